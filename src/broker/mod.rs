@@ -1,0 +1,644 @@
+//! The broker as a state machine on the virtual clock: topics, subscriptions, deliveries,
+//! calls. It does no I/O and reads no clock; it reacts to scheduled events, schedules new
+//! ones, and reports every step as an observable [`Event`].
+//!
+//! Records live in slabs with integer ids and generations (no per-event allocation, memory
+//! proportional to what is alive). A message's deliveries are a sibling list hanging off
+//! the message and are freed together with it.
+//!
+//! Submodules: [`lifecycle`] (the transition table), [`strategy`] (immediate / batched
+//! dispatch and hot swap), [`backpressure`] (admission to a bounded queue), [`retry`]
+//! (backoff and jitter), [`dead_letter`] (the store).
+
+pub mod backpressure;
+pub mod dead_letter;
+pub mod lifecycle;
+pub mod retry;
+mod slab;
+pub mod strategy;
+
+use crate::config::{Config, Delivery as Strategy, Dist, QueuePolicy, RetryPolicy};
+use crate::event::SimEvent;
+use crate::observe::{Event, FailReason, Kind, Observer, TopicGauge};
+use crate::rng::Stream;
+use crate::sched::Scheduler;
+use crate::time::{SimDuration, SimTime};
+use dead_letter::{DeadLetter, DeadLetterStore};
+use lifecycle::{IllegalTransition, Status};
+use slab::Slab;
+use std::collections::VecDeque;
+
+/// "No record" in sibling links.
+const NIL: u32 = u32::MAX;
+
+/// A broker step that cannot go on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BrokerError {
+    /// An illegal lifecycle transition: a simulator bug.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    /// Too many deliveries alive at once.
+    #[error("more than {0} deliveries pending at once (raise --pending-max, bound the queues, or shorten the run)")]
+    PendingLimit(u64),
+}
+
+/// A topic's figures from the broker's own state (independent of the event stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopicStats {
+    /// Messages admitted.
+    pub accepted: u64,
+    /// Subscribers registered now.
+    pub subscribers: u64,
+    /// Messages waiting now.
+    pub queue_length: u32,
+    /// The most messages that waited at once.
+    pub queue_length_peak: u32,
+}
+
+/// The context of one broker step: the clock and queue, and where events go.
+pub struct Cx<'a, O: Observer> {
+    /// The event queue (and clock).
+    pub sched: &'a mut Scheduler<SimEvent>,
+    /// Every event emitted goes here.
+    pub obs: &'a mut O,
+}
+
+impl<O: Observer> Cx<'_, O> {
+    #[inline]
+    fn now(&self) -> SimTime {
+        self.sched.now()
+    }
+
+    #[inline]
+    fn emit(&mut self, event: Event) {
+        self.obs.on_event(&event);
+    }
+}
+
+/// A reference to a slab record that survives reuse of the slot: index and generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ref {
+    idx: u32,
+    generation: u32,
+}
+
+struct Topic {
+    queue: QueuePolicy,
+    delivery: Strategy,
+    retry: RetryPolicy,
+    /// Active subscribers, in declaration order (fan-out order).
+    subs: Vec<u32>,
+    /// Messages in arrival order with at least one queued delivery (lazily pruned).
+    order: VecDeque<Ref>,
+    /// Messages with at least one queued delivery.
+    queue_len: u32,
+    /// The largest `queue_len` seen.
+    queue_len_peak: u32,
+    /// Messages admitted.
+    accepted: u64,
+    /// Deliveries in unacknowledged calls.
+    in_flight: u32,
+    /// Non-terminal deliveries.
+    pending: u64,
+    /// Entries that joined the open batch.
+    batch_len: u32,
+    /// Bumped at every flush so that a stale linger timer does nothing.
+    batch_epoch: u32,
+}
+
+struct Sub {
+    topic: u32,
+    latency: Dist,
+    service: Dist,
+    failure_rate: f64,
+    concurrency: u32,
+    ack_timeout: Option<SimDuration>,
+    active: bool,
+    /// Calls started before this instant fail (outage window).
+    down_until: SimTime,
+    /// Calls in flight.
+    busy: u32,
+    /// Queued deliveries released for dispatch (may hold stale refs).
+    ready: VecDeque<Ref>,
+    /// Queued deliveries held in the open batch (may hold stale refs).
+    held: VecDeque<Ref>,
+    rng_latency: Stream,
+    rng_service: Stream,
+    rng_failure: Stream,
+    rng_jitter: Stream,
+}
+
+struct Message {
+    id: u64,
+    topic: u32,
+    published: SimTime,
+    /// First delivery of the sibling list.
+    first: u32,
+    /// Deliveries currently queued.
+    queued: u32,
+    /// Deliveries not yet terminal, or terminal but still referenced by a call.
+    live: u32,
+    /// Has an entry in its topic's `order` deque.
+    in_order: bool,
+}
+
+struct Delivery {
+    msg: u32,
+    sub: u32,
+    next: u32,
+    attempt: u32,
+    status: Status,
+    /// The subscriber has completed a handling of it (a later one is a duplicate).
+    handled: bool,
+    /// Calls still running that include it.
+    refs: u32,
+    /// The last backoff it waited (decorrelated jitter).
+    prev_delay: SimDuration,
+}
+
+struct Call {
+    sub: u32,
+    /// (delivery slot, attempt).
+    items: Vec<(u32, u32)>,
+    timed_out: bool,
+    fail: Option<FailReason>,
+}
+
+/// The broker.
+pub struct Broker {
+    topics: Vec<Topic>,
+    subs: Vec<Sub>,
+    msgs: Slab<Message>,
+    dels: Slab<Delivery>,
+    calls: Vec<Call>,
+    free_calls: Vec<u32>,
+    next_message_id: u64,
+    pending: u64,
+    pending_max: u64,
+    transitions_checked: u64,
+    /// Deliveries that went to the dead-letter store.
+    pub dead_letters: DeadLetterStore,
+}
+
+impl Broker {
+    /// A broker for `cfg`, with every subscriber's random streams derived from its seed.
+    pub fn new(cfg: &Config) -> Broker {
+        let topics = cfg
+            .topics
+            .iter()
+            .map(|t| Topic {
+                queue: t.queue,
+                delivery: t.delivery,
+                retry: t.retry,
+                subs: Vec::new(),
+                order: VecDeque::new(),
+                queue_len: 0,
+                queue_len_peak: 0,
+                accepted: 0,
+                in_flight: 0,
+                pending: 0,
+                batch_len: 0,
+                batch_epoch: 0,
+            })
+            .collect();
+        let subs = cfg
+            .subscribers
+            .iter()
+            .map(|s| {
+                let stream = |what: &str| Stream::new(cfg.seed, &format!("sub/{}/{what}", s.name));
+                Sub {
+                    topic: s.topic,
+                    latency: s.latency,
+                    service: s.service,
+                    failure_rate: s.failure_rate,
+                    concurrency: s.concurrency,
+                    ack_timeout: s.ack_timeout,
+                    active: false,
+                    down_until: SimTime::ZERO,
+                    busy: 0,
+                    ready: VecDeque::new(),
+                    held: VecDeque::new(),
+                    rng_latency: stream("latency"),
+                    rng_service: stream("service"),
+                    rng_failure: stream("failure"),
+                    rng_jitter: stream("jitter"),
+                }
+            })
+            .collect();
+        Broker {
+            topics,
+            subs,
+            msgs: Slab::new(),
+            dels: Slab::new(),
+            calls: Vec::new(),
+            free_calls: Vec::new(),
+            next_message_id: 0,
+            pending: 0,
+            pending_max: cfg.limits.pending_max,
+            transitions_checked: 0,
+            dead_letters: DeadLetterStore::new(cfg.limits.dead_letters_kept_max),
+        }
+    }
+
+    /// Non-terminal deliveries of every topic.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// Non-terminal deliveries of one topic.
+    pub fn topic_pending(&self, topic: u32) -> u64 {
+        self.topics[topic as usize].pending
+    }
+
+    /// Lifecycle transitions checked so far.
+    pub fn transitions_checked(&self) -> u64 {
+        self.transitions_checked
+    }
+
+    /// Messages published so far (ids are `0..messages_published()`).
+    pub fn messages_published(&self) -> u64 {
+        self.next_message_id
+    }
+
+    /// Every topic's queue gauges, indexed by topic.
+    pub fn gauges(&self, out: &mut Vec<TopicGauge>) {
+        out.clear();
+        out.extend(self.topics.iter().map(|t| TopicGauge {
+            queue_length: t.queue_len,
+            in_flight: t.in_flight,
+        }));
+    }
+
+    /// End-of-run figures of one topic, from the broker's own state.
+    pub fn topic_stats(&self, topic: u32) -> TopicStats {
+        let t = &self.topics[topic as usize];
+        TopicStats {
+            accepted: t.accepted,
+            subscribers: t.subs.len() as u64,
+            queue_length: t.queue_len,
+            queue_length_peak: t.queue_len_peak,
+        }
+    }
+
+    /// The current strategy of a topic.
+    pub fn strategy(&self, topic: u32) -> Strategy {
+        self.topics[topic as usize].delivery
+    }
+
+    /// Registers subscriber `sub`: it receives copies of messages published from now on.
+    pub fn subscribe<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) {
+        let s = &mut self.subs[sub as usize];
+        if s.active {
+            return;
+        }
+        s.active = true;
+        let topic = s.topic;
+        let list = &mut self.topics[topic as usize].subs;
+        let at = list.partition_point(|&x| x < sub);
+        list.insert(at, sub);
+        let mut e = Event::topic(cx.now(), topic, Kind::SubscriberAdded);
+        e.subscriber = sub;
+        cx.emit(e);
+    }
+
+    /// Deregisters subscriber `sub`: every delivery it still had pending is discarded.
+    pub fn unsubscribe<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) -> Result<(), BrokerError> {
+        if !self.subs[sub as usize].active {
+            return Ok(());
+        }
+        let topic = self.subs[sub as usize].topic;
+        let mut victims: Vec<(u64, u32)> = self
+            .dels
+            .iter_live()
+            .filter(|(_, d)| d.sub == sub && !d.status.is_terminal())
+            .map(|(idx, d)| (self.msgs.get(d.msg).id, idx))
+            .collect();
+        // Discard in message order, so the trace reads oldest first.
+        victims.sort_unstable();
+        for (_, d) in victims {
+            self.discard(cx, d)?;
+        }
+        let s = &mut self.subs[sub as usize];
+        s.active = false;
+        s.ready.clear();
+        s.held.clear();
+        self.topics[topic as usize].subs.retain(|&x| x != sub);
+        let mut e = Event::topic(cx.now(), topic, Kind::SubscriberRemoved);
+        e.subscriber = sub;
+        cx.emit(e);
+        Ok(())
+    }
+
+    fn discard<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
+        let status = self.dels.get(d).status;
+        match status {
+            Status::Queued => self.unqueue(d),
+            Status::Delivering => {
+                let topic = self.msgs.get(self.dels.get(d).msg).topic;
+                self.topics[topic as usize].in_flight -= 1;
+            }
+            _ => {}
+        }
+        self.transition(d, Status::Discarded)?;
+        cx.emit(self.delivery_event(cx.now(), d, Kind::MessageDiscarded));
+        self.settle(d);
+        Ok(())
+    }
+
+    /// Starts an outage: calls started before `now + lasting` fail.
+    pub fn outage(&mut self, now: SimTime, sub: u32, lasting: SimDuration) {
+        let s = &mut self.subs[sub as usize];
+        s.down_until = s.down_until.max(now.after(lasting));
+    }
+
+    /// Changes a subscriber's failure probability for attempts that end from now on.
+    pub fn set_failure_rate(&mut self, sub: u32, rate: f64) {
+        self.subs[sub as usize].failure_rate = rate;
+    }
+
+    /// A publish to `topic`: admission, fan-out, then dispatch.
+    pub fn publish<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) -> Result<(), BrokerError> {
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        let mut e = Event::topic(cx.now(), topic, Kind::MessagePublished);
+        e.message = id;
+        cx.emit(e);
+        if !self.admit(cx, topic, id)? {
+            return Ok(());
+        }
+        self.topics[topic as usize].accepted += 1;
+        let fanout = self.topics[topic as usize].subs.len() as u64;
+        if self.pending + fanout > self.pending_max {
+            return Err(BrokerError::PendingLimit(self.pending_max));
+        }
+        let m = self.msgs.insert(Message {
+            id,
+            topic,
+            published: cx.now(),
+            first: NIL,
+            queued: 0,
+            live: fanout as u32,
+            in_order: false,
+        });
+        // Build the sibling list back to front so that `first` is the first subscriber.
+        for i in (0..fanout as usize).rev() {
+            let sub = self.topics[topic as usize].subs[i];
+            let next = self.msgs.get(m.idx).first;
+            let d = self.dels.insert(Delivery {
+                msg: m.idx,
+                sub,
+                next,
+                attempt: 0,
+                status: Status::Created,
+                handled: false,
+                refs: 0,
+                prev_delay: SimDuration::ZERO,
+            });
+            self.msgs.get_mut(m.idx).first = d.idx;
+        }
+        self.pending += fanout;
+        self.topics[topic as usize].pending += fanout;
+        let mut d = self.msgs.get(m.idx).first;
+        while d != NIL {
+            self.enqueue(cx, d)?;
+            d = self.dels.get(d).next;
+        }
+        if fanout == 0 {
+            self.msgs.remove(m.idx);
+            return Ok(());
+        }
+        self.note_batch_entry(cx, topic);
+        self.dispatch_topic(cx, topic)
+    }
+
+    /// Moves delivery `d` (CREATED or RETRY_SCHEDULED) into its topic's queue.
+    fn enqueue<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
+        self.transition(d, Status::Queued)?;
+        let (mi, sub) = {
+            let del = self.dels.get(d);
+            (del.msg, del.sub)
+        };
+        let generation = self.dels.generation(d);
+        let msg = self.msgs.get_mut(mi);
+        msg.queued += 1;
+        let topic = msg.topic as usize;
+        if msg.queued == 1 {
+            let t = &mut self.topics[topic];
+            t.queue_len += 1;
+            t.queue_len_peak = t.queue_len_peak.max(t.queue_len);
+            if !msg.in_order {
+                msg.in_order = true;
+                let generation = self.msgs.generation(mi);
+                self.topics[topic].order.push_back(Ref { idx: mi, generation });
+            }
+        }
+        let r = Ref { idx: d, generation };
+        let s = &mut self.subs[sub as usize];
+        match self.topics[topic].delivery {
+            Strategy::Immediate => s.ready.push_back(r),
+            Strategy::Batched { .. } => s.held.push_back(r),
+        }
+        cx.emit(self.delivery_event(cx.now(), d, Kind::MessageEnqueued));
+        Ok(())
+    }
+
+    /// Delivery `d` leaves the queue (dispatched, dropped or discarded): keeps queue counts.
+    fn unqueue(&mut self, d: u32) {
+        let mi = self.dels.get(d).msg;
+        let msg = self.msgs.get_mut(mi);
+        msg.queued -= 1;
+        if msg.queued == 0 {
+            let topic = msg.topic as usize;
+            self.topics[topic].queue_len -= 1;
+            self.prune_order(topic as u32);
+        }
+    }
+
+    /// Drops entries at the front of a topic's order that no longer wait, so the deque stays
+    /// proportional to what is queued.
+    fn prune_order(&mut self, topic: u32) {
+        let t = &mut self.topics[topic as usize];
+        while let Some(&front) = t.order.front() {
+            if self.msgs.is_live(front.idx, front.generation) {
+                let m = self.msgs.get_mut(front.idx);
+                if m.queued > 0 {
+                    return;
+                }
+                m.in_order = false;
+            }
+            t.order.pop_front();
+        }
+    }
+
+    /// Checks and applies one lifecycle transition.
+    #[inline]
+    fn transition(&mut self, d: u32, to: Status) -> Result<(), IllegalTransition> {
+        self.transitions_checked += 1;
+        let del = self.dels.get(d);
+        let from = del.status;
+        let message = self.msgs.get(del.msg).id;
+        lifecycle::check(message, del.sub, from, to)?;
+        let del = self.dels.get_mut(d);
+        del.status = to;
+        if to == Status::Delivering {
+            del.attempt += 1;
+        }
+        if to.is_terminal() {
+            self.pending -= 1;
+            let topic = self.msgs.get(del.msg).topic;
+            self.topics[topic as usize].pending -= 1;
+        }
+        Ok(())
+    }
+
+    /// After a delivery became terminal or lost a call reference: frees its message once no
+    /// delivery of it is alive.
+    fn settle(&mut self, d: u32) {
+        let del = self.dels.get(d);
+        if !del.status.is_terminal() || del.refs > 0 {
+            return;
+        }
+        self.release(del.msg, 1);
+    }
+
+    /// `n` deliveries of message `mi` are done with: frees the message and its deliveries
+    /// when none is left alive.
+    fn release(&mut self, mi: u32, n: u32) {
+        let msg = self.msgs.get_mut(mi);
+        msg.live -= n;
+        if msg.live > 0 || n == 0 {
+            return;
+        }
+        let mut next = msg.first;
+        while next != NIL {
+            let after = self.dels.get(next).next;
+            self.dels.remove(next);
+            next = after;
+        }
+        self.msgs.remove(mi);
+    }
+
+    fn delivery_event(&self, t: SimTime, d: u32, kind: Kind) -> Event {
+        let del = self.dels.get(d);
+        let msg = self.msgs.get(del.msg);
+        Event {
+            t,
+            kind,
+            topic: msg.topic,
+            message: msg.id,
+            subscriber: del.sub,
+            attempt: del.attempt,
+            status: Some(del.status),
+        }
+    }
+
+    /// A call's acknowledgement deadline passed: its unacknowledged attempts fail.
+    pub fn on_ack_timeout<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
+        self.calls[call as usize].timed_out = true;
+        for i in 0..self.calls[call as usize].items.len() {
+            let (d, attempt) = self.calls[call as usize].items[i];
+            let del = self.dels.get(d);
+            if del.status == Status::Delivering && del.attempt == attempt {
+                self.fail(cx, d, FailReason::AckTimeout)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A call ended: each of its attempts is acknowledged or fails, or, if its deadline had
+    /// already passed, is a late acknowledgement the broker ignores.
+    pub fn on_call_done<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
+        let sub = self.calls[call as usize].sub;
+        let fail = self.calls[call as usize].fail;
+        let items = std::mem::take(&mut self.calls[call as usize].items);
+        for &(d, attempt) in &items {
+            let s = &mut self.subs[sub as usize];
+            // Every item draws, current or late, so the stream does not depend on timeouts.
+            let ok = fail.is_none() & !s.rng_failure.chance(s.failure_rate);
+            let del = self.dels.get(d);
+            let current = del.status == Status::Delivering && del.attempt == attempt;
+            if current && ok {
+                self.deliver(cx, d)?;
+            } else if current {
+                self.fail(cx, d, fail.unwrap_or(FailReason::Error))?;
+            } else if ok {
+                let del = self.dels.get_mut(d);
+                let duplicate = del.handled;
+                del.handled = true;
+                let mut e = self.delivery_event(cx.now(), d, Kind::LateAck { duplicate });
+                e.attempt = attempt;
+                e.status = None;
+                cx.emit(e);
+            }
+            self.dels.get_mut(d).refs -= 1;
+            self.settle(d);
+        }
+        let c = &mut self.calls[call as usize];
+        c.items = items;
+        c.items.clear();
+        self.free_calls.push(call);
+        self.subs[sub as usize].busy -= 1;
+        self.dispatch(cx, sub)
+    }
+
+    fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
+        let mi = self.dels.get(d).msg;
+        let topic = self.msgs.get(mi).topic;
+        self.topics[topic as usize].in_flight -= 1;
+        self.transition(d, Status::Delivered)?;
+        let del = self.dels.get_mut(d);
+        let duplicate = del.handled;
+        del.handled = true;
+        let latency = cx.now().since(self.msgs.get(mi).published);
+        cx.emit(self.delivery_event(cx.now(), d, Kind::Delivered { latency, duplicate }));
+        Ok(())
+    }
+
+    /// An attempt failed: retry after a backoff, or dead-letter after the last attempt.
+    fn fail<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32, reason: FailReason) -> Result<(), BrokerError> {
+        let (mi, sub) = (self.dels.get(d).msg, self.dels.get(d).sub);
+        let topic = self.msgs.get(mi).topic as usize;
+        self.topics[topic].in_flight -= 1;
+        self.transition(d, Status::Failed)?;
+        cx.emit(self.delivery_event(cx.now(), d, Kind::Failed { reason }));
+        let (attempt, prev_delay) = (self.dels.get(d).attempt, self.dels.get(d).prev_delay);
+        let policy = self.topics[topic].retry;
+        let rng = &mut self.subs[sub as usize].rng_jitter;
+        match retry::decide(&policy, attempt, prev_delay, rng) {
+            retry::Decision::Retry(delay) => {
+                self.transition(d, Status::RetryScheduled)?;
+                self.dels.get_mut(d).prev_delay = delay;
+                cx.emit(self.delivery_event(cx.now(), d, Kind::RetryScheduled { delay }));
+                let generation = self.dels.generation(d);
+                cx.sched.after(delay, SimEvent::RetryDue { delivery: d, generation });
+            }
+            retry::Decision::DeadLetter => {
+                self.transition(d, Status::DeadLetter)?;
+                cx.emit(self.delivery_event(cx.now(), d, Kind::DeadLetter { reason }));
+                let msg = self.msgs.get(mi);
+                self.dead_letters.push(DeadLetter {
+                    message: msg.id,
+                    topic: msg.topic,
+                    subscriber: sub,
+                    reason,
+                    attempts: attempt,
+                    published: msg.published,
+                    dead_at: cx.now(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A backoff ended: the delivery rejoins the tail of its queue.
+    pub fn on_retry_due<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32, generation: u32) -> Result<(), BrokerError> {
+        if !self.dels.is_live(d, generation) || self.dels.get(d).status != Status::RetryScheduled {
+            return Ok(()); // discarded while waiting
+        }
+        self.enqueue(cx, d)?;
+        let sub = self.dels.get(d).sub;
+        let topic = self.subs[sub as usize].topic;
+        self.note_batch_entry(cx, topic);
+        self.dispatch(cx, sub)
+    }
+}

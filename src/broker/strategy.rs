@@ -1,0 +1,185 @@
+//! Delivery strategies behind one interface: how queued deliveries become calls.
+//!
+//! - **Immediate**: a queued delivery is ready at once; a subscriber with a free slot takes
+//!   one delivery per call.
+//! - **Batched(size, linger)**: queued deliveries are *held* in the topic's open batch until
+//!   it has `size` entries or its first entry has waited `linger`; the flush releases them
+//!   and a subscriber takes up to `size` released deliveries per call.
+//!
+//! A call costs the subscriber's network latency once plus the service time of each message
+//! in it. A hot swap changes the topic's strategy and keeps every queue and held batch: going
+//! to Immediate releases the held batch at once (flush reason `swap`); going to another
+//! batch size flushes if the open batch already reaches it; a pending batch keeps its linger
+//! deadline. This file is the one place that matches on the strategy.
+
+use super::lifecycle::Status;
+use super::{Broker, BrokerError, Call, Cx, Ref};
+use crate::config::Delivery as Strategy;
+use crate::event::SimEvent;
+use crate::observe::{Event, FailReason, FlushReason, Kind, Observer};
+use crate::time::SimDuration;
+use crate::workload::sample;
+
+impl Broker {
+    /// Deliveries per call under the topic's current strategy.
+    fn call_size(&self, topic: u32) -> usize {
+        match self.topics[topic as usize].delivery {
+            Strategy::Immediate => 1,
+            Strategy::Batched { size, .. } => size as usize,
+        }
+    }
+
+    /// An entry (a new message, or a delivery back from retry) joined `topic`'s queue: under
+    /// Batched it joins the open batch, which may arm the linger timer or fill the batch.
+    pub(super) fn note_batch_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
+        let t = &mut self.topics[topic as usize];
+        let Strategy::Batched { size, linger } = t.delivery else {
+            return;
+        };
+        if t.batch_len == 0 {
+            let epoch = t.batch_epoch;
+            cx.sched.after(linger, SimEvent::Linger { topic, epoch });
+        }
+        t.batch_len += 1;
+        if t.batch_len >= size {
+            self.flush(cx, topic, FlushReason::Size);
+        }
+    }
+
+    /// Releases every held delivery of `topic` for dispatch. Emits `batch_flush` when the
+    /// batch had entries; does not dispatch (callers do, once their own step is complete).
+    pub(super) fn flush<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, reason: FlushReason) {
+        let t = &mut self.topics[topic as usize];
+        let size = t.batch_len;
+        t.batch_len = 0;
+        t.batch_epoch = t.batch_epoch.wrapping_add(1);
+        for &sub in &t.subs {
+            let s = &mut self.subs[sub as usize];
+            let held = std::mem::take(&mut s.held);
+            s.ready.extend(held);
+        }
+        if size > 0 {
+            cx.emit(Event::topic(cx.now(), topic, Kind::BatchFlush { size, reason }));
+        }
+    }
+
+    /// The linger timer of batch `epoch` of `topic` went off.
+    pub fn on_linger<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, epoch: u32) -> Result<(), BrokerError> {
+        let t = &self.topics[topic as usize];
+        if t.batch_epoch != epoch || t.batch_len == 0 {
+            return Ok(()); // that batch was already flushed
+        }
+        self.flush(cx, topic, FlushReason::Linger);
+        self.dispatch_topic(cx, topic)
+    }
+
+    /// A `Flush` action: releases the open batch now.
+    pub fn flush_now<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) -> Result<(), BrokerError> {
+        self.flush(cx, topic, FlushReason::Manual);
+        self.dispatch_topic(cx, topic)
+    }
+
+    /// Hot swap of `topic`'s strategy; queues and the held batch are kept.
+    pub fn swap<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, to: Strategy) -> Result<(), BrokerError> {
+        let from = self.topics[topic as usize].delivery;
+        self.topics[topic as usize].delivery = to;
+        cx.emit(Event::topic(cx.now(), topic, Kind::StrategySwapped { from, to }));
+        let batch_len = self.topics[topic as usize].batch_len;
+        match to {
+            Strategy::Immediate => self.flush(cx, topic, FlushReason::Swap),
+            Strategy::Batched { size, .. } if batch_len >= size => self.flush(cx, topic, FlushReason::Size),
+            Strategy::Batched { .. } => {}
+        }
+        self.dispatch_topic(cx, topic)
+    }
+
+    /// Dispatches for every active subscriber of `topic`, in declaration order.
+    pub(super) fn dispatch_topic<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) -> Result<(), BrokerError> {
+        for i in 0..self.topics[topic as usize].subs.len() {
+            let sub = self.topics[topic as usize].subs[i];
+            self.dispatch(cx, sub)?;
+        }
+        Ok(())
+    }
+
+    /// Starts calls to `sub` while it has a free slot and released deliveries.
+    pub(super) fn dispatch<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) -> Result<(), BrokerError> {
+        let topic = self.subs[sub as usize].topic;
+        let per_call = self.call_size(topic);
+        loop {
+            let s = &self.subs[sub as usize];
+            if !s.active || s.busy >= s.concurrency || s.ready.is_empty() {
+                return Ok(());
+            }
+            let call = self.take_call_slot(sub);
+            while self.calls[call as usize].items.len() < per_call {
+                let Some(r) = self.subs[sub as usize].ready.pop_front() else {
+                    break;
+                };
+                if self.is_queued(r) {
+                    self.calls[call as usize].items.push((r.idx, 0));
+                }
+            }
+            if self.calls[call as usize].items.is_empty() {
+                self.free_calls.push(call); // only stale entries were left
+                continue;
+            }
+            self.start_call(cx, call)?;
+        }
+    }
+
+    fn is_queued(&self, r: Ref) -> bool {
+        self.dels.is_live(r.idx, r.generation) && self.dels.get(r.idx).status == Status::Queued
+    }
+
+    fn take_call_slot(&mut self, sub: u32) -> u32 {
+        let fresh = Call { sub, items: Vec::new(), timed_out: false, fail: None };
+        match self.free_calls.pop() {
+            Some(i) => {
+                let c = &mut self.calls[i as usize];
+                c.sub = sub;
+                c.timed_out = false;
+                c.fail = None;
+                debug_assert!(c.items.is_empty());
+                i
+            }
+            None => {
+                self.calls.push(fresh);
+                (self.calls.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
+    /// its ack deadline, when the end would come after it).
+    fn start_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
+        let sub = self.calls[call as usize].sub;
+        let topic = self.subs[sub as usize].topic;
+        let mut service = SimDuration::ZERO;
+        for i in 0..self.calls[call as usize].items.len() {
+            let d = self.calls[call as usize].items[i].0;
+            self.unqueue(d);
+            self.transition(d, Status::Delivering)?;
+            let del = self.dels.get_mut(d);
+            del.refs += 1;
+            self.calls[call as usize].items[i].1 = del.attempt;
+            self.topics[topic as usize].in_flight += 1;
+            cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
+            let s = &mut self.subs[sub as usize];
+            service = SimDuration(service.0.saturating_add(sample(&s.service, &mut s.rng_service).0));
+        }
+        let s = &mut self.subs[sub as usize];
+        let latency = sample(&s.latency, &mut s.rng_latency);
+        s.busy += 1;
+        // A refused call costs the round trip only; the service draws are still made so the
+        // stream stays aligned with a variant without the outage.
+        let down = cx.now() < s.down_until;
+        let cost = if down { latency } else { SimDuration(latency.0.saturating_add(service.0)) };
+        self.calls[call as usize].fail = down.then_some(FailReason::Unavailable);
+        cx.sched.after(cost, SimEvent::CallDone(call));
+        if let Some(timeout) = s.ack_timeout.filter(|&t| cost > t) {
+            cx.sched.after(timeout, SimEvent::AckTimeout(call));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! The checked, typed configuration of one variant of a scenario: what the simulator runs.
+//!
+//! These are plain types with no serde: the scenario module parses and validates the RON
+//! file and produces one [`Config`] per variant. Every field here is already valid; names
+//! are resolved to indices.
+
+use crate::time::{SimDuration, SimTime};
+
+/// Index of a topic in [`Config::topics`].
+pub type TopicIdx = u32;
+/// Index of a subscriber in [`Config::subscribers`].
+pub type SubIdx = u32;
+
+/// One runnable variant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The scenario's name (the output folder).
+    pub scenario: String,
+    /// The variant's name (its output sub-folder).
+    pub variant: String,
+    /// The root seed of every random stream.
+    pub seed: u64,
+    /// Publishers stop at `duration`; without `drain` the run stops there too.
+    pub duration: SimDuration,
+    /// Keep running after `duration` until nothing is pending (bounded by `drain_max`).
+    pub drain: bool,
+    /// The longest a drain may last before the run stops with pending deliveries.
+    pub drain_max: SimDuration,
+    /// The interval of the time series in metrics.csv.
+    pub sample_every: SimDuration,
+    /// Topics, in declaration order.
+    pub topics: Vec<TopicConfig>,
+    /// Subscribers, in declaration order.
+    pub subscribers: Vec<SubscriberConfig>,
+    /// Publishers, in declaration order.
+    pub publishers: Vec<PublisherConfig>,
+    /// Timeline actions, sorted by time (stable: same-time actions keep file order).
+    pub timeline: Vec<TimedAction>,
+    /// Limits that stop a run that would otherwise never end or exhaust memory.
+    pub limits: Limits,
+}
+
+/// Bounds on a run (TigerBeetle style: a limit on everything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Scheduled events processed before the run stops with an error.
+    pub events_max: u64,
+    /// Deliveries alive at once (queued, in flight or waiting to retry).
+    pub pending_max: u64,
+    /// Dead letters kept with their details (all are counted).
+    pub dead_letters_kept_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            events_max: 500_000_000,
+            pending_max: 20_000_000,
+            dead_letters_kept_max: 1_000,
+        }
+    }
+}
+
+/// A topic and its policies (broker defaults with its own overrides applied).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicConfig {
+    /// The topic's name.
+    pub name: String,
+    /// Its queue bound and what happens when it is full.
+    pub queue: QueuePolicy,
+    /// How its queue is delivered.
+    pub delivery: Delivery,
+    /// How its failed deliveries are retried.
+    pub retry: RetryPolicy,
+}
+
+/// A bounded queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuePolicy {
+    /// Messages waiting at most (see README: what `queue_length` counts).
+    pub max_len: u32,
+    /// What a publish into a full queue does.
+    pub overflow: Overflow,
+}
+
+/// Backpressure policy of a full queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Refuse the new message.
+    Reject,
+    /// Discard the oldest waiting message, then accept the new one.
+    DropOldest,
+}
+
+impl Overflow {
+    /// Name in the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            Overflow::Reject => "reject",
+            Overflow::DropOldest => "drop_oldest",
+        }
+    }
+}
+
+/// Delivery strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// One message per call, as soon as a subscriber has a free slot.
+    Immediate,
+    /// Accumulate until `size` messages or `linger` after the first, then deliver the batch.
+    Batched {
+        /// Messages per batch (and per call) at most.
+        size: u32,
+        /// How long the first message of a batch may wait for the rest.
+        linger: SimDuration,
+    },
+}
+
+impl Delivery {
+    /// Name in the trace: `immediate` or `batched(20,50ms)`.
+    pub fn label(self) -> String {
+        match self {
+            Delivery::Immediate => "immediate".to_string(),
+            Delivery::Batched { size, linger } => format!("batched({size},{linger})"),
+        }
+    }
+}
+
+/// Retry policy: attempts, backoff and jitter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included (1 = never retry).
+    pub max_attempts: u32,
+    /// The base delay before attempt n+1.
+    pub backoff: Backoff,
+    /// How the base delay is randomised.
+    pub jitter: Jitter,
+}
+
+/// Base delay schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backoff {
+    /// The same delay every time (zero: retry at once).
+    Fixed(SimDuration),
+    /// `initial × factor^(n-1)`, capped at `max`.
+    Exponential {
+        /// Delay after the first failure.
+        initial: SimDuration,
+        /// Growth per failure, ≥ 1.
+        factor: f64,
+        /// Cap on the delay.
+        max: SimDuration,
+    },
+}
+
+/// Jitter kinds (AWS architecture blog, "Exponential Backoff And Jitter").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jitter {
+    /// The base delay exactly.
+    None,
+    /// Uniform in `[0, base]`.
+    Full,
+    /// `base/2 + uniform[0, base/2]`.
+    Equal,
+    /// `min(cap, uniform[initial, 3 × previous])`.
+    Decorrelated,
+}
+
+/// A distribution of spans (network latency, service time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Dist {
+    /// Always the same.
+    Const(SimDuration),
+    /// Uniform between two spans.
+    Uniform(SimDuration, SimDuration),
+    /// Exponential with this mean.
+    Exp(SimDuration),
+    /// Log-normal with this median (e^μ) and shape σ.
+    LogNormal {
+        /// The median span.
+        median: SimDuration,
+        /// The standard deviation of the log.
+        sigma: f64,
+    },
+}
+
+/// A subscriber and its behaviour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriberConfig {
+    /// Its id.
+    pub name: String,
+    /// The topic it subscribes to.
+    pub topic: TopicIdx,
+    /// Network latency, paid once per call.
+    pub latency: Dist,
+    /// Service time, paid per message in a call.
+    pub service: Dist,
+    /// Probability that an attempt fails.
+    pub failure_rate: f64,
+    /// Calls in flight at once.
+    pub concurrency: u32,
+    /// An attempt not acknowledged within this span fails (and may later become a duplicate).
+    pub ack_timeout: Option<SimDuration>,
+    /// Subscribed at t = 0 (otherwise it waits for a `Subscribe` action).
+    pub subscribed: bool,
+}
+
+/// A source of publishes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublisherConfig {
+    /// Its name (names its random stream).
+    pub name: String,
+    /// Where it publishes.
+    pub topic: TopicIdx,
+    /// When it publishes.
+    pub arrivals: Arrivals,
+    /// First instant it may publish.
+    pub from: SimTime,
+    /// It publishes strictly before this instant.
+    pub until: SimTime,
+}
+
+/// Arrival schedules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Arrivals {
+    /// Poisson process, messages per second.
+    Poisson(f64),
+    /// Evenly spaced, messages per second.
+    Constant(f64),
+    /// `count` messages at one instant.
+    Burst {
+        /// The instant.
+        at: SimTime,
+        /// How many.
+        count: u64,
+    },
+    /// Poisson with a rate going linearly from `from_rate` to `to_rate` over `[from, until)`.
+    Ramp {
+        /// Rate at `from`.
+        from_rate: f64,
+        /// Rate at `until`.
+        to_rate: f64,
+    },
+}
+
+/// A timeline entry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimedAction {
+    /// When it happens.
+    pub at: SimTime,
+    /// What happens.
+    pub action: Action,
+}
+
+/// What the timeline can do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action {
+    /// Register a subscriber.
+    Subscribe(SubIdx),
+    /// Deregister a subscriber: its pending deliveries are discarded.
+    Unsubscribe(SubIdx),
+    /// Hot-swap the delivery strategy of one topic or (None) of every topic.
+    SwapDelivery(Option<TopicIdx>, Delivery),
+    /// The subscriber refuses calls for a while: every attempt started in the window fails.
+    Outage(SubIdx, SimDuration),
+    /// Change a subscriber's failure probability.
+    SetFailureRate(SubIdx, f64),
+    /// Flush the pending batch of one topic or (None) of every topic.
+    Flush(Option<TopicIdx>),
+}

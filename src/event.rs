@@ -1,0 +1,34 @@
+//! The closed set of scheduled simulation events: what can be waiting on the virtual clock.
+//!
+//! Small and `Copy` (16 bytes), so the event queue moves plain data and never allocates per
+//! event. Indices refer to the broker's and the workload's tables; generation numbers let a
+//! handler recognise an event about a record that has since been freed and reused.
+
+/// One scheduled event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimEvent {
+    /// Publisher `0` publishes now.
+    Publish(u32),
+    /// A call to a subscriber ends (its handling finished or it was refused).
+    CallDone(u32),
+    /// A call's acknowledgement deadline passed.
+    AckTimeout(u32),
+    /// A delivery's backoff ended: queue it again.
+    RetryDue {
+        /// Delivery slot.
+        delivery: u32,
+        /// Delivery generation.
+        generation: u32,
+    },
+    /// A topic's batch has lingered long enough.
+    Linger {
+        /// Topic index.
+        topic: u32,
+        /// The batch it was armed for.
+        epoch: u32,
+    },
+    /// Timeline action `0` is due.
+    Action(u32),
+    /// Record a row of the time series.
+    Sample,
+}

@@ -1,0 +1,199 @@
+//! Observable events and the [`Observer`] trait: the broker's one outward channel.
+//!
+//! The broker emits an [`Event`] at every step of a delivery's life; observers (metrics,
+//! the time-series sampler, the trace writer, anything a user adds) read them and never
+//! change the simulation. Events borrow nothing and allocate nothing.
+
+use crate::broker::lifecycle::Status;
+use crate::config::{Delivery, Overflow};
+use crate::time::{SimDuration, SimTime};
+
+/// "No message" / "no subscriber" in an [`Event`] that is about a topic only.
+pub const NONE: u32 = u32::MAX;
+
+/// Why an attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The subscriber's handler failed (the `failure_rate` draw).
+    Error,
+    /// The subscriber was in an outage window when the call was made.
+    Unavailable,
+    /// No acknowledgement within `ack_timeout`.
+    AckTimeout,
+}
+
+impl FailReason {
+    /// Name in the trace and the dead-letter store.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailReason::Error => "error",
+            FailReason::Unavailable => "unavailable",
+            FailReason::AckTimeout => "ack_timeout",
+        }
+    }
+}
+
+/// Why a batch was flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushReason {
+    /// It reached its size.
+    Size,
+    /// Its first message waited `linger`.
+    Linger,
+    /// A `Flush` timeline action.
+    Manual,
+    /// The topic was swapped to immediate delivery.
+    Swap,
+}
+
+impl FlushReason {
+    /// Name in the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlushReason::Size => "size",
+            FlushReason::Linger => "linger",
+            FlushReason::Manual => "manual",
+            FlushReason::Swap => "swap",
+        }
+    }
+}
+
+/// What happened, with the fields specific to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// A subscriber registered.
+    SubscriberAdded,
+    /// A subscriber deregistered.
+    SubscriberRemoved,
+    /// A publish arrived at the broker (before admission).
+    MessagePublished,
+    /// A delivery entered its topic's queue (first time or after a retry).
+    MessageEnqueued,
+    /// An attempt started.
+    Delivering,
+    /// An attempt was acknowledged.
+    Delivered {
+        /// Publish → acknowledgement.
+        latency: SimDuration,
+        /// The subscriber had already completed a handling of this delivery (a late one).
+        duplicate: bool,
+    },
+    /// An attempt failed.
+    Failed {
+        /// Why.
+        reason: FailReason,
+    },
+    /// A retry will queue the delivery again after `delay`.
+    RetryScheduled {
+        /// The backoff wait.
+        delay: SimDuration,
+    },
+    /// Out of attempts.
+    DeadLetter {
+        /// The reason of the last failure.
+        reason: FailReason,
+    },
+    /// A topic's delivery strategy changed.
+    StrategySwapped {
+        /// Before.
+        from: Delivery,
+        /// After.
+        to: Delivery,
+    },
+    /// A publish found its topic's queue full.
+    Backpressure {
+        /// The policy applied next.
+        policy: Overflow,
+        /// Messages waiting at that moment.
+        queue_length: u32,
+    },
+    /// A batch was released for delivery.
+    BatchFlush {
+        /// Entries in the batch.
+        size: u32,
+        /// Why now.
+        reason: FlushReason,
+    },
+    /// A publish was refused (Reject policy).
+    MessageRejected,
+    /// A delivery was discarded by the drop-oldest policy.
+    MessageDropped,
+    /// A delivery was discarded because its subscriber unsubscribed.
+    MessageDiscarded,
+    /// A handling finished after its attempt had already failed by ack timeout.
+    LateAck {
+        /// The subscriber had already completed a handling of this delivery.
+        duplicate: bool,
+    },
+}
+
+impl Kind {
+    /// The event's name in the trace.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::SubscriberAdded => "subscriber_added",
+            Kind::SubscriberRemoved => "subscriber_removed",
+            Kind::MessagePublished => "message_published",
+            Kind::MessageEnqueued => "message_enqueued",
+            Kind::Delivering => "delivering",
+            Kind::Delivered { .. } => "delivered",
+            Kind::Failed { .. } => "failed",
+            Kind::RetryScheduled { .. } => "retry_scheduled",
+            Kind::DeadLetter { .. } => "dead_letter",
+            Kind::StrategySwapped { .. } => "strategy_swapped",
+            Kind::Backpressure { .. } => "backpressure",
+            Kind::BatchFlush { .. } => "batch_flush",
+            Kind::MessageRejected => "message_rejected",
+            Kind::MessageDropped => "message_dropped",
+            Kind::MessageDiscarded => "message_discarded",
+            Kind::LateAck { .. } => "late_ack",
+        }
+    }
+}
+
+/// One observable event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    /// When.
+    pub t: SimTime,
+    /// What.
+    pub kind: Kind,
+    /// The topic index.
+    pub topic: u32,
+    /// The message id, or `u64::MAX` when the event is not about a message.
+    pub message: u64,
+    /// The subscriber index, or [`NONE`].
+    pub subscriber: u32,
+    /// The attempt number (0 before the first try), when about a delivery.
+    pub attempt: u32,
+    /// The delivery's state after the event, when about a delivery.
+    pub status: Option<Status>,
+}
+
+/// The message id of an event that has none.
+pub const NO_MESSAGE: u64 = u64::MAX;
+
+impl Event {
+    /// An event about a topic only.
+    pub fn topic(t: SimTime, topic: u32, kind: Kind) -> Event {
+        Event { t, kind, topic, message: NO_MESSAGE, subscriber: NONE, attempt: 0, status: None }
+    }
+}
+
+/// Queue gauges of one topic at a sampling instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TopicGauge {
+    /// Messages waiting (see README: what `queue_length` counts).
+    pub queue_length: u32,
+    /// Deliveries in calls not yet acknowledged.
+    pub in_flight: u32,
+}
+
+/// Reads the event stream. Observers see every event in processing order and cannot change
+/// the simulation: they get shared references only.
+pub trait Observer {
+    /// One event.
+    fn on_event(&mut self, event: &Event);
+    /// A sampling instant, with every topic's gauges (indexed by topic).
+    fn on_sample(&mut self, _t: SimTime, _gauges: &[TopicGauge]) {}
+}

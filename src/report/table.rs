@@ -1,0 +1,58 @@
+//! The terminal summary: one compact, aligned table per scenario, a row per variant and topic.
+
+use super::summary::ScenarioSummary;
+use std::fmt::Write;
+
+/// Renders the table (plain text, no colour).
+pub fn render(s: &ScenarioSummary) -> String {
+    let head = [
+        "variant", "topic", "published", "delivered", "rejected", "dropped", "dead", "dup", "p50", "p99",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
+    for v in &s.variants {
+        for (name, t) in &v.topics.0 {
+            rows.push(vec![
+                v.name.clone(),
+                name.clone(),
+                t.published_count.to_string(),
+                t.delivered_count.to_string(),
+                t.rejected_count.to_string(),
+                t.dropped_count.to_string(),
+                t.dead_letter_count.to_string(),
+                t.duplicate_count.to_string(),
+                secs(t.latency_s.p50),
+                secs(t.latency_s.p99),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("{} (seed {})\n", s.scenario, s.seed);
+    for r in &rows {
+        for (c, cell) in r.iter().enumerate() {
+            // Names left-aligned, numbers right-aligned.
+            let _ = if c < 2 {
+                write!(out, "{cell:<w$}  ", w = widths[c])
+            } else {
+                write!(out, "{cell:>w$}  ", w = widths[c])
+            };
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    }
+    out
+}
+
+/// A latency in the most readable unit.
+pub fn secs(s: f64) -> String {
+    if s == 0.0 {
+        "-".to_string()
+    } else if s < 1e-3 {
+        format!("{:.0}us", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1}ms", s * 1e3)
+    } else {
+        format!("{s:.2}s")
+    }
+}

@@ -1,0 +1,133 @@
+//! Random streams: one root seed, and an independent ChaCha8 stream per named source.
+//!
+//! Every source of randomness (a publisher's arrivals, a subscriber's service times, its
+//! failures, its retry jitter) asks for `Stream::new(seed, "sub/billing/service")`. The name
+//! picks the ChaCha stream number, so adding a subscriber never shifts another source's draws,
+//! and two variants of a scenario see the same draws wherever their policies allow (common
+//! random numbers). Floating-point transforms use `libm`, which is the same bits on every
+//! platform, rather than the platform's `ln`/`exp`.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+/// A seeded, named, reproducible random stream.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    rng: ChaCha8Rng,
+}
+
+/// FNV-1a, 64-bit: a fixed, documented hash so that stream numbers are identical everywhere.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl Stream {
+    /// The stream for `source` under the scenario `seed`.
+    pub fn new(seed: u64, source: &str) -> Stream {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stable_hash(source.as_bytes()));
+        Stream { rng }
+    }
+
+    /// A raw 64-bit draw.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Uniform in `[0, 1)`, with 53 random bits.
+    #[inline]
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform in `(0, 1]`: safe to take the logarithm of.
+    #[inline]
+    pub fn unit_open0(&mut self) -> f64 {
+        1.0 - self.unit()
+    }
+
+    /// True with probability `p`.
+    #[inline]
+    pub fn chance(&mut self, p: f64) -> bool {
+        // p = 0 must never draw true and p = 1 must always; `unit() < p` gives both.
+        self.unit() < p
+    }
+
+    /// Exponential with mean 1.
+    #[inline]
+    pub fn exp1(&mut self) -> f64 {
+        -libm::log(self.unit_open0())
+    }
+
+    /// Standard normal, by Box–Muller (one of the pair is used; simplicity over speed).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.unit_open0();
+        let u2 = self.unit();
+        libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+    }
+
+    /// Uniform integer in `[lo, hi]` (inclusive), by widening multiply; `hi >= lo`.
+    #[inline]
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        let span = hi - lo;
+        if span == u64::MAX {
+            return self.next_u64();
+        }
+        let x = u128::from(self.next_u64()) * u128::from(span + 1);
+        lo + (x >> 64) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_and_name_same_draws() {
+        let mut a = Stream::new(42, "sub/billing/service");
+        let mut b = Stream::new(42, "sub/billing/service");
+        for _ in 0..100 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+    }
+
+    #[test]
+    fn names_and_seeds_give_independent_streams() {
+        let first = |seed, name| Stream::new(seed, name).next_u64();
+        assert_ne!(first(42, "a"), first(42, "b"));
+        assert_ne!(first(42, "a"), first(43, "a"));
+    }
+
+    #[test]
+    fn stream_values_are_pinned() {
+        // If this changes, every seeded result changes: review on purpose.
+        assert_eq!(stable_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn unit_and_between_stay_in_range() {
+        let mut s = Stream::new(1, "t");
+        for _ in 0..10_000 {
+            let u = s.unit();
+            assert!((0.0..1.0).contains(&u));
+            let k = s.between(3, 7);
+            assert!((3..=7).contains(&k));
+        }
+    }
+
+    #[test]
+    fn exp1_has_mean_one() {
+        let mut s = Stream::new(7, "exp");
+        let n = 200_000;
+        let mean = (0..n).map(|_| s.exp1()).sum::<f64>() / n as f64;
+        // Standard error is 1/sqrt(n) ≈ 0.0022; 5 standard errors.
+        assert!((mean - 1.0).abs() < 0.011, "mean {mean}");
+    }
+}

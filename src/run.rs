@@ -1,0 +1,171 @@
+//! Running scenarios end to end: validate every file first, then run each variant and
+//! write its outputs (contract section 2). Outputs of a scenario are built in a temporary
+//! folder next to the final one and moved into place when complete, so a failed write never
+//! leaves a half-written tree behind under the scenario's name.
+
+use crate::config::{Config, Limits};
+use crate::error::{Error, InputError, RunError};
+use crate::metrics::Metrics;
+use crate::observe::{Event, Observer, TopicGauge};
+use crate::report::summary::{self, ScenarioSummary, VariantSummary};
+use crate::scenario::{self, Loaded, LoadOptions};
+use crate::series::Series;
+use crate::sim::{Sim, SimError};
+use crate::time::SimTime;
+use crate::trace::Trace;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What the run form of the command line asks for.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Output root.
+    pub out: PathBuf,
+    /// Replaces every file's seed.
+    pub seed: Option<u64>,
+    /// Also write events.jsonl.
+    pub trace: bool,
+    /// Limits on each run.
+    pub limits: Limits,
+}
+
+/// The observers of a run: metrics, the time series, and (optionally) the trace.
+pub struct Recorders {
+    /// Counters and histograms.
+    pub metrics: Metrics,
+    /// metrics.csv.
+    pub series: Series<BufWriter<File>>,
+    /// events.jsonl.
+    pub trace: Option<Trace<BufWriter<File>>>,
+}
+
+impl Observer for Recorders {
+    #[inline]
+    fn on_event(&mut self, e: &Event) {
+        self.metrics.on_event(e);
+        self.series.on_event(e);
+        if let Some(t) = &mut self.trace {
+            t.on_event(e);
+        }
+    }
+
+    fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
+        self.series.on_sample(t, gauges);
+    }
+}
+
+/// Loads and validates every file before anything runs or is written.
+pub fn load_all(paths: &[PathBuf], seed: Option<u64>, limits: Limits) -> Result<Vec<Loaded>, InputError> {
+    let opts = LoadOptions { seed, limits: Some(limits) };
+    let loaded: Vec<Loaded> = paths.iter().map(|p| scenario::load(p, opts)).collect::<Result<_, _>>()?;
+    let mut names = std::collections::BTreeMap::new();
+    for l in &loaded {
+        if let Some(other) = names.insert(l.spec.name.0.clone(), l.path.clone()) {
+            return Err(InputError::at(&l.path, None, format!("scenario name `{}` is also used by {}; outputs would collide", l.spec.name, other.display())));
+        }
+    }
+    Ok(loaded)
+}
+
+/// Runs every variant of a loaded scenario and writes its outputs. Returns the summary
+/// even when an invariant was violated (the caller reports it and exits 1).
+pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Error> {
+    let name = &l.spec.name.0;
+    let final_dir = opts.out.join(name);
+    let tmp = opts.out.join(format!(".{name}.partial"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let mut variants = Vec::new();
+    for cfg in &l.variants {
+        let vdir = tmp.join(&cfg.variant);
+        std::fs::create_dir_all(&vdir).map_err(io(&vdir))?;
+        match run_variant(cfg, &vdir, opts.trace) {
+            Ok(v) => variants.push(v),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e.into());
+            }
+        }
+    }
+    let summary = ScenarioSummary {
+        scenario: name.clone(),
+        seed: l.variants.first().map_or(l.spec.seed, |c| c.seed),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        variants,
+    };
+    let json = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
+    let path = tmp.join("summary.json");
+    std::fs::write(&path, json).map_err(io(&path))?;
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
+    Ok(summary)
+}
+
+/// Runs one variant, writing metrics.csv (and events.jsonl) into `dir`.
+pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSummary, RunError> {
+    let topics: Vec<String> = cfg.topics.iter().map(|t| t.name.clone()).collect();
+    let subs: Vec<String> = cfg.subscribers.iter().map(|s| s.name.clone()).collect();
+    let create = |name: &str| {
+        let path = dir.join(name);
+        File::create(&path).map(BufWriter::new).map_err(|source| RunError::Io { path, source })
+    };
+    let rec = Recorders {
+        metrics: Metrics::new(topics.len(), subs.len()),
+        series: Series::new(create("metrics.csv")?, topics.clone()),
+        trace: if trace { Some(Trace::new(create("events.jsonl")?, &topics, &subs)) } else { None },
+    };
+    let (outcome, rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
+    let flush = |name: &str, r: std::io::Result<BufWriter<File>>| {
+        r.and_then(|mut w| w.flush()).map_err(|source| RunError::Io { path: dir.join(name), source })
+    };
+    flush("metrics.csv", rec.series.finish())?;
+    if let Some(t) = rec.trace {
+        flush("events.jsonl", t.finish())?;
+    }
+    write_dead_letters(cfg, &outcome.dead_letters, &dir.join("dead_letters.csv"))?;
+    Ok(summary::variant_summary(cfg, &outcome, &rec.metrics))
+}
+
+fn write_dead_letters(cfg: &Config, store: &crate::broker::dead_letter::DeadLetterStore, path: &Path) -> Result<(), RunError> {
+    let mut out = String::from("message,topic,subscriber,reason,attempts,published_s,dead_at_s\n");
+    for d in store.kept() {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            d.message,
+            cfg.topics[d.topic as usize].name,
+            cfg.subscribers[d.subscriber as usize].name,
+            d.reason.name(),
+            d.attempts,
+            d.published.as_secs_f64(),
+            d.dead_at.as_secs_f64()
+        ));
+    }
+    std::fs::write(path, out).map_err(|source| RunError::Io { path: path.to_path_buf(), source })
+}
+
+/// The command that reproduces a run of `cfg`.
+pub fn repro_command(cfg: &Config) -> String {
+    format!("sim scenarios/{}.ron --seed {} --trace", cfg.scenario, cfg.seed)
+}
+
+fn sim_error(cfg: &Config, e: SimError) -> RunError {
+    match e {
+        SimError::Broker(crate::broker::BrokerError::Illegal(t)) => RunError::Invariant {
+            what: t.to_string(),
+            scenario: cfg.scenario.clone(),
+            variant: cfg.variant.clone(),
+            seed: cfg.seed,
+            command: repro_command(cfg),
+        },
+        other => RunError::Limit(format!("{other} (scenario {}, variant {}, seed {})", cfg.scenario, cfg.variant, cfg.seed)),
+    }
+}

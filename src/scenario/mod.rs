@@ -1,0 +1,399 @@
+//! Scenario files: read, parse (RON), validate, and turn into one checked [`Config`] per
+//! variant. Every problem is an [`InputError`] naming the file, and the line and column
+//! where there is one; nothing here panics on any input.
+//!
+//! Value checks (ranges, units, names) happen while parsing, in [`values`], so RON reports
+//! their exact position. Cross-references (a subscriber's topic, timeline ids, windows)
+//! are checked after parsing and located in the text by [`locate`].
+
+pub mod locate;
+pub mod spec;
+pub mod values;
+
+use crate::config::{self, Action, Arrivals, Config, Delivery, Dist, Limits, TimedAction};
+use crate::error::InputError;
+use crate::time::{SimDuration, SimTime};
+use crate::workload::Publisher;
+use locate::Locator;
+use spec::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are refused before parsing (a scenario is a page of text).
+pub const FILE_BYTES_MAX: u64 = 1 << 20;
+/// Expected publishes per variant above this are refused (they would take hours).
+pub const MESSAGES_MAX: f64 = 2e9;
+
+/// A parsed and validated scenario file.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The parsed file with defaults filled in.
+    pub spec: Scenario,
+    /// One config per variant, in file order.
+    pub variants: Vec<Config>,
+}
+
+/// Options that change validation (from the command line).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Replaces the file's seed.
+    pub seed: Option<u64>,
+    /// Replaces the default limits.
+    pub limits: Option<Limits>,
+}
+
+/// Reads, parses and validates `path`.
+pub fn load(path: &Path, opts: LoadOptions) -> Result<Loaded, InputError> {
+    let source = read(path)?;
+    parse_str(path, &source, opts)
+}
+
+fn read(path: &Path) -> Result<String, InputError> {
+    let meta = std::fs::metadata(path).map_err(|e| InputError::at(path, None, format!("cannot read the scenario: {e}")))?;
+    if meta.is_dir() {
+        return Err(InputError::at(path, None, "is a directory, expected a scenario file (.ron)"));
+    }
+    if meta.len() > FILE_BYTES_MAX {
+        return Err(InputError::at(path, None, format!("is {} bytes; a scenario file may be at most {FILE_BYTES_MAX} bytes", meta.len())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| InputError::at(path, None, format!("cannot read the scenario: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        let pos = locate::line_col(&prefix, prefix.len());
+        InputError::at(path, Some(pos), "the file is not UTF-8 text (invalid byte here)")
+    })
+}
+
+/// Parses and validates scenario text that claims to come from `path`.
+pub fn parse_str(path: &Path, source: &str, opts: LoadOptions) -> Result<Loaded, InputError> {
+    let ron_opts = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .with_recursion_limit(64);
+    let spec: Scenario = ron_opts.from_str(source).map_err(|e| {
+        let pos = (e.span.start.line, e.span.start.col);
+        InputError::at(path, Some(pos), explain_ron(&e.code))
+    })?;
+    let ctx = Ctx { path, loc: Locator::new(source) };
+    let variants = ctx.build(&spec, opts)?;
+    Ok(Loaded { path: path.to_path_buf(), spec, variants })
+}
+
+/// RON's messages, with a hint where they are terse.
+fn explain_ron(code: &ron::Error) -> String {
+    match code {
+        ron::Error::NoSuchStructField { expected, found, .. } => {
+            format!("unknown field `{found}`; expected one of: {}", expected.join(", "))
+        }
+        ron::Error::NoSuchEnumVariant { expected, found, .. } => {
+            format!("unknown variant `{found}`; expected one of: {}", expected.join(", "))
+        }
+        ron::Error::Eof => "unexpected end of file: the scenario is empty or incomplete; expected Scenario( ... )".into(),
+        other => other.to_string(),
+    }
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    loc: Locator<'a>,
+}
+
+impl Ctx<'_> {
+    /// An error located by the anchors (see [`Locator::find`]).
+    fn err(&self, anchors: &[&str], message: impl Into<String>) -> InputError {
+        InputError::at(self.path, self.loc.find(anchors), message)
+    }
+
+    fn build(&self, s: &Scenario, opts: LoadOptions) -> Result<Vec<Config>, InputError> {
+        self.check_folder_name(&s.name.0, &["name"])?;
+        let topics = self.index_topics(s)?;
+        let subs = self.index_subscribers(s, &topics)?;
+        let publishers = self.publishers(s, &topics)?;
+        let timeline = self.timeline(s, &topics, &subs)?;
+        let subscribers = self.subscribers(s, &topics);
+        let variants: Vec<VariantSpec> = if s.variants.is_empty() {
+            vec![VariantSpec { name: values::Name("default".into()), description: String::new(), broker: BrokerOverlay::default() }]
+        } else {
+            s.variants.clone()
+        };
+        let mut seen = BTreeMap::new();
+        let mut out = Vec::new();
+        for v in &variants {
+            let anchor = quoted(&v.name.0);
+            self.check_folder_name(&v.name.0, &["variants", &anchor])?;
+            if seen.insert(v.name.0.clone(), ()).is_some() {
+                return Err(self.err(&["variants", &anchor, &anchor], format!("variant `{}` is declared twice", v.name)));
+            }
+            let broker = overlay_broker(&s.broker, &v.broker);
+            let cfg = Config {
+                scenario: s.name.0.clone(),
+                variant: v.name.0.clone(),
+                seed: opts.seed.unwrap_or(s.seed),
+                duration: s.duration.0,
+                drain: s.drain,
+                drain_max: s.drain_max.0,
+                sample_every: s.sample_every.0,
+                topics: s.topics.iter().map(|t| topic_config(t, &broker)).collect(),
+                subscribers: subscribers.clone(),
+                publishers: publishers.clone(),
+                timeline: timeline.clone(),
+                limits: opts.limits.unwrap_or_default(),
+            };
+            self.check_size(s, &cfg)?;
+            out.push(cfg);
+        }
+        Ok(out)
+    }
+
+    fn check_folder_name(&self, name: &str, anchors: &[&str]) -> Result<(), InputError> {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(self.err(anchors, format!("`{name}` names an output folder: it may not contain `/` or start with `.`")));
+        }
+        Ok(())
+    }
+
+    fn index_topics(&self, s: &Scenario) -> Result<BTreeMap<String, u32>, InputError> {
+        if s.topics.is_empty() {
+            return Err(self.err(&["topics"], "a scenario needs at least one topic"));
+        }
+        let mut topics = BTreeMap::new();
+        for (i, t) in s.topics.iter().enumerate() {
+            if topics.insert(t.name.0.clone(), i as u32).is_some() {
+                let q = quoted(&t.name.0);
+                return Err(self.err(&["topics", &q, &q], format!("topic `{}` is declared twice", t.name)));
+            }
+        }
+        Ok(topics)
+    }
+
+    fn index_subscribers(&self, s: &Scenario, topics: &BTreeMap<String, u32>) -> Result<BTreeMap<String, u32>, InputError> {
+        let mut subs = BTreeMap::new();
+        for (i, sub) in s.subscribers.iter().enumerate() {
+            let q = quoted(&sub.id.0);
+            if subs.insert(sub.id.0.clone(), i as u32).is_some() {
+                return Err(self.err(&["subscribers", &q, &q], format!("subscriber `{}` is declared twice", sub.id)));
+            }
+            self.topic_ref(topics, &sub.topic, &["subscribers", &q, "topic"], &format!("subscriber `{}`", sub.id))?;
+            for (field, d) in [("latency", &sub.latency), ("service", &sub.service)] {
+                if let DistSpec::Uniform { min, max } = d
+                    && min > max
+                {
+                    return Err(self.err(&["subscribers", &q, field], format!("subscriber `{}`: Uniform needs min ≤ max", sub.id)));
+                }
+            }
+        }
+        Ok(subs)
+    }
+
+    fn topic_ref(&self, topics: &BTreeMap<String, u32>, name: &values::Name, anchors: &[&str], what: &str) -> Result<u32, InputError> {
+        topics.get(&name.0).copied().ok_or_else(|| {
+            let mut a = anchors.to_vec();
+            let q = quoted(&name.0);
+            a.push(&q);
+            let known: Vec<&str> = topics.keys().map(String::as_str).collect();
+            self.err(&a, format!("{what} refers to topic `{name}`, which is not declared; declared topics: {}", known.join(", ")))
+        })
+    }
+
+    fn subscribers(&self, s: &Scenario, topics: &BTreeMap<String, u32>) -> Vec<config::SubscriberConfig> {
+        s.subscribers
+            .iter()
+            .map(|sub| config::SubscriberConfig {
+                name: sub.id.0.clone(),
+                topic: topics[&sub.topic.0],
+                latency: dist(&sub.latency),
+                service: dist(&sub.service),
+                failure_rate: sub.failure_rate.0,
+                concurrency: sub.concurrency.0 as u32,
+                ack_timeout: sub.ack_timeout.map(|d| d.0),
+                subscribed: sub.subscribed,
+            })
+            .collect()
+    }
+
+    fn publishers(&self, s: &Scenario, topics: &BTreeMap<String, u32>) -> Result<Vec<config::PublisherConfig>, InputError> {
+        let end = SimTime(s.duration.0.0);
+        let mut names = BTreeMap::new();
+        let mut out = Vec::new();
+        for (i, p) in s.publishers.iter().enumerate() {
+            let name = p.id.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| format!("{}#{i}", p.topic));
+            let q = quoted(&p.topic.0);
+            let anchors: Vec<String> = match &p.id {
+                Some(id) => vec!["publishers".into(), quoted(&id.0)],
+                None => vec!["publishers".into(), q.clone()],
+            };
+            let anchors: Vec<&str> = anchors.iter().map(String::as_str).collect();
+            if names.insert(name.clone(), ()).is_some() {
+                return Err(self.err(&anchors, format!("publisher `{name}` is declared twice")));
+            }
+            let topic = self.topic_ref(topics, &p.topic, &["publishers"], &format!("publisher `{name}`"))?;
+            let from = SimTime(p.from.0.0);
+            let until = p.until.map_or(end, |u| SimTime(u.0.0));
+            if until > end {
+                return Err(self.err(&[&anchors[..], &["until"]].concat(), format!("publisher `{name}`: `until` ({}) is after the scenario's duration ({})", SimDuration(until.0), s.duration.0)));
+            }
+            if from >= until {
+                return Err(self.err(&[&anchors[..], &["from"]].concat(), format!("publisher `{name}`: `from` ({}) must be before `until` ({})", SimDuration(from.0), SimDuration(until.0))));
+            }
+            let arrivals = match p.arrivals {
+                ArrivalsSpec::Poisson { rate } => Arrivals::Poisson(rate.0),
+                ArrivalsSpec::Constant { rate } => Arrivals::Constant(rate.0),
+                ArrivalsSpec::Burst { at, count } => {
+                    if SimTime(at.0.0) >= end {
+                        return Err(self.err(&[&anchors[..], &["at"]].concat(), format!("publisher `{name}`: the burst at {} is not before the scenario's duration ({})", at.0, s.duration.0)));
+                    }
+                    Arrivals::Burst { at: SimTime(at.0.0), count: count.0 }
+                }
+                ArrivalsSpec::Ramp { from_rate, to_rate } => {
+                    if from_rate.0 == 0.0 && to_rate.0 == 0.0 {
+                        return Err(self.err(&[&anchors[..], &["Ramp"]].concat(), format!("publisher `{name}`: a ramp from 0 to 0 publishes nothing; give a positive rate")));
+                    }
+                    Arrivals::Ramp { from_rate: from_rate.0, to_rate: to_rate.0 }
+                }
+            };
+            out.push(config::PublisherConfig { name, topic, arrivals, from, until });
+        }
+        Ok(out)
+    }
+
+    fn timeline(&self, s: &Scenario, topics: &BTreeMap<String, u32>, subs: &BTreeMap<String, u32>) -> Result<Vec<TimedAction>, InputError> {
+        let end = s.duration.0;
+        let mut out = Vec::new();
+        for entry in &s.timeline {
+            let anchors = ["timeline", "at"];
+            if entry.at.0 > end {
+                return Err(self.err(&anchors, format!("timeline action at {} is after the scenario's duration ({end})", entry.at.0)));
+            }
+            let sub = |name: &values::Name| {
+                subs.get(&name.0).copied().ok_or_else(|| {
+                    let q = quoted(&name.0);
+                    self.err(&["timeline", &q], format!("timeline refers to subscriber `{name}`, which is not declared"))
+                })
+            };
+            let topic = |name: &values::Name| self.topic_ref(topics, name, &["timeline"], "timeline action");
+            let action = match &entry.action {
+                ActionSpec::Subscribe { subscriber } => Action::Subscribe(sub(subscriber)?),
+                ActionSpec::Unsubscribe { subscriber } => Action::Unsubscribe(sub(subscriber)?),
+                ActionSpec::SwapDelivery(d) => Action::SwapDelivery(None, delivery(d)),
+                ActionSpec::SwapTopicDelivery { topic: t, to } => Action::SwapDelivery(Some(topic(t)?), delivery(to)),
+                ActionSpec::Outage { subscriber, lasting } => Action::Outage(sub(subscriber)?, lasting.0),
+                ActionSpec::SetFailureRate { subscriber, rate } => Action::SetFailureRate(sub(subscriber)?, rate.0),
+                ActionSpec::Flush { topic: t } => Action::Flush(Some(topic(t)?)),
+                ActionSpec::FlushAll => Action::Flush(None),
+            };
+            out.push(TimedAction { at: SimTime(entry.at.0.0), action });
+        }
+        // Stable: same-time actions keep file order.
+        out.sort_by_key(|a| a.at);
+        self.check_subscriptions(s, &out)?;
+        Ok(out)
+    }
+
+    /// Replays Subscribe/Unsubscribe in time order: each must change something.
+    fn check_subscriptions(&self, s: &Scenario, timeline: &[TimedAction]) -> Result<(), InputError> {
+        let mut active: Vec<bool> = s.subscribers.iter().map(|x| x.subscribed).collect();
+        for a in timeline {
+            let (sub, want) = match a.action {
+                Action::Subscribe(x) => (x, true),
+                Action::Unsubscribe(x) => (x, false),
+                _ => continue,
+            };
+            let name = &s.subscribers[sub as usize].id;
+            if active[sub as usize] == want {
+                let (verb, state) = if want { ("Subscribe", "already subscribed") } else { ("Unsubscribe", "not subscribed") };
+                let q = quoted(&name.0);
+                return Err(self.err(&["timeline", verb, &q], format!("{verb} of `{name}` at {}: it is {state} then", SimDuration(a.at.0))));
+            }
+            active[sub as usize] = want;
+        }
+        Ok(())
+    }
+
+    /// Refuses a variant whose publishes or time series would be absurdly large.
+    fn check_size(&self, s: &Scenario, cfg: &Config) -> Result<(), InputError> {
+        let messages: f64 = cfg.publishers.iter().map(Publisher::expected_count).sum();
+        if messages > MESSAGES_MAX {
+            return Err(self.err(&["publishers"], format!("the publishers would publish about {messages:.3e} messages; the limit is {MESSAGES_MAX:.0e} per variant (shorten the run or lower the rates)")));
+        }
+        let span = cfg.duration.0 + if cfg.drain { cfg.drain_max.0 } else { 0 };
+        let rows = (span / cfg.sample_every.0.max(1)) as f64 * cfg.topics.len() as f64;
+        if rows > 5e7 {
+            return Err(self.err(&["sample_every"], format!("sampling every {} would write about {rows:.3e} rows of metrics.csv; the limit is 5e7 (sample less often)", s.sample_every.0)));
+        }
+        Ok(())
+    }
+}
+
+/// `"name"`: the way a string appears in the file, for locating it.
+fn quoted(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+fn dist(d: &DistSpec) -> Dist {
+    match *d {
+        DistSpec::Const(v) => Dist::Const(v.0),
+        DistSpec::Uniform { min, max } => Dist::Uniform(min.0, max.0),
+        DistSpec::Exp { mean } => Dist::Exp(mean.0),
+        DistSpec::LogNormal { median, sigma } => Dist::LogNormal { median: median.0, sigma: sigma.0 },
+    }
+}
+
+fn delivery(d: &DeliverySpec) -> Delivery {
+    match *d {
+        DeliverySpec::Immediate => Delivery::Immediate,
+        DeliverySpec::Batched { size, linger } => Delivery::Batched { size: size.0 as u32, linger: linger.0 },
+    }
+}
+
+/// The broker settings of a variant: the file's, with the variant's fields replacing them.
+fn overlay_broker(base: &BrokerSpec, v: &BrokerOverlay) -> BrokerSpec {
+    BrokerSpec {
+        delivery: v.delivery.unwrap_or(base.delivery),
+        retry: v.retry.map_or(base.retry, |r| overlay_retry(&base.retry, &r)),
+        queue: v.queue.map_or(base.queue, |q| overlay_queue(&base.queue, &q)),
+    }
+}
+
+fn overlay_retry(base: &RetrySpec, o: &RetryOverlay) -> RetrySpec {
+    RetrySpec {
+        max_attempts: o.max_attempts.unwrap_or(base.max_attempts),
+        backoff: o.backoff.unwrap_or(base.backoff),
+        jitter: o.jitter.unwrap_or(base.jitter),
+    }
+}
+
+fn overlay_queue(base: &QueueSpec, o: &QueueOverlay) -> QueueSpec {
+    QueueSpec { max_len: o.max_len.unwrap_or(base.max_len), overflow: o.overflow.unwrap_or(base.overflow) }
+}
+
+fn topic_config(t: &TopicSpec, broker: &BrokerSpec) -> config::TopicConfig {
+    let queue = t.queue.map_or(broker.queue, |q| overlay_queue(&broker.queue, &q));
+    let retry = t.retry.map_or(broker.retry, |r| overlay_retry(&broker.retry, &r));
+    config::TopicConfig {
+        name: t.name.0.clone(),
+        queue: config::QueuePolicy {
+            max_len: queue.max_len.0 as u32,
+            overflow: match queue.overflow {
+                OverflowSpec::Reject => config::Overflow::Reject,
+                OverflowSpec::DropOldest => config::Overflow::DropOldest,
+            },
+        },
+        delivery: delivery(&t.delivery.unwrap_or(broker.delivery)),
+        retry: config::RetryPolicy {
+            max_attempts: retry.max_attempts.0 as u32,
+            backoff: match retry.backoff {
+                BackoffSpec::None => config::Backoff::Fixed(SimDuration::ZERO),
+                BackoffSpec::Fixed(d) => config::Backoff::Fixed(d.0),
+                BackoffSpec::Exponential { initial, factor, max } => config::Backoff::Exponential { initial: initial.0, factor: factor.0, max: max.0 },
+            },
+            jitter: match retry.jitter {
+                JitterSpec::None => config::Jitter::None,
+                JitterSpec::Full => config::Jitter::Full,
+                JitterSpec::Equal => config::Jitter::Equal,
+                JitterSpec::Decorrelated => config::Jitter::Decorrelated,
+            },
+        },
+    }
+}

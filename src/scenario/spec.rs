@@ -1,0 +1,483 @@
+//! The serde mirror of a scenario file (contract section 3). Defaults are filled here, so
+//! serialising a parsed [`Scenario`] back to RON prints the resolved scenario (`sim check`).
+
+use super::values::{
+    Dur, Factor, Int, Name, PosDur, Probability, RampRate, Rate, Sigma,
+};
+use serde::de::{self, Deserializer, MapAccess};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Batch size bounds.
+pub type BatchSize = Int<1, 100_000>;
+/// Queue bound.
+pub type QueueLen = Int<1, 100_000_000>;
+/// Attempts bound.
+pub type Attempts = Int<1, 100>;
+/// Concurrency bound.
+pub type Concurrency = Int<1, 10_000>;
+/// Burst size bound.
+pub type BurstCount = Int<1, 1_000_000_000>;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name: the output folder.
+    pub name: Name,
+    /// What the scenario shows (shown in reports).
+    #[serde(default)]
+    pub description: String,
+    /// Root seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Virtual time publishers run for.
+    pub duration: PosDur,
+    /// Interval of the time series.
+    #[serde(default = "default_sample_every")]
+    pub sample_every: PosDur,
+    /// Keep running after `duration` until nothing is pending.
+    #[serde(default)]
+    pub drain: bool,
+    /// The longest drain.
+    #[serde(default = "default_drain_max")]
+    pub drain_max: PosDur,
+    /// Broker-wide policies.
+    #[serde(default)]
+    pub broker: BrokerSpec,
+    /// Topics: names, or `(name: .., queue: .., delivery: .., retry: ..)` with overrides.
+    pub topics: Vec<TopicSpec>,
+    /// Subscribers.
+    pub subscribers: Vec<SubscriberSpec>,
+    /// Publishers.
+    #[serde(default)]
+    pub publishers: Vec<PublisherSpec>,
+    /// Timed actions.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// Variants; none means one variant named `default`.
+    #[serde(default)]
+    pub variants: Vec<VariantSpec>,
+}
+
+fn default_sample_every() -> PosDur {
+    PosDur(crate::time::SimDuration::from_ms(100))
+}
+
+fn default_drain_max() -> PosDur {
+    PosDur(crate::time::SimDuration::from_secs(3600))
+}
+
+/// Broker-wide policies.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSpec {
+    /// Delivery strategy.
+    #[serde(default)]
+    pub delivery: DeliverySpec,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: RetrySpec,
+    /// Queue bound and overflow policy.
+    #[serde(default)]
+    pub queue: QueueSpec,
+}
+
+impl Default for BrokerSpec {
+    fn default() -> Self {
+        BrokerSpec { delivery: DeliverySpec::Immediate, retry: RetrySpec::default(), queue: QueueSpec::default() }
+    }
+}
+
+/// Delivery strategy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub enum DeliverySpec {
+    /// One message per call, at once.
+    #[default]
+    Immediate,
+    /// Accumulate `size` messages or wait `linger`.
+    Batched {
+        /// Messages per batch.
+        size: BatchSize,
+        /// Longest wait of the first message.
+        linger: PosDur,
+    },
+}
+
+/// Retry policy.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first included.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: Attempts,
+    /// Delay schedule.
+    #[serde(default)]
+    pub backoff: BackoffSpec,
+    /// Randomisation.
+    #[serde(default)]
+    pub jitter: JitterSpec,
+}
+
+fn default_attempts() -> Attempts {
+    Int(3)
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec { max_attempts: default_attempts(), backoff: BackoffSpec::default(), jitter: JitterSpec::None }
+    }
+}
+
+/// Backoff schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+pub enum BackoffSpec {
+    /// Retry at once.
+    None,
+    /// Always the same delay.
+    Fixed(Dur),
+    /// `initial × factor^(n-1)`, at most `max`.
+    Exponential {
+        /// First delay.
+        initial: PosDur,
+        /// Growth per failure.
+        factor: Factor,
+        /// Cap.
+        max: PosDur,
+    },
+}
+
+impl Default for BackoffSpec {
+    fn default() -> Self {
+        BackoffSpec::Exponential {
+            initial: PosDur(crate::time::SimDuration::from_ms(100)),
+            factor: super::values::Real(2.0),
+            max: PosDur(crate::time::SimDuration::from_secs(10)),
+        }
+    }
+}
+
+/// Jitter kinds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum JitterSpec {
+    /// None.
+    #[default]
+    None,
+    /// Uniform in `[0, base]`.
+    Full,
+    /// `base/2 + uniform[0, base/2]`.
+    Equal,
+    /// `min(cap, uniform[initial, 3 × previous])`.
+    Decorrelated,
+}
+
+/// Queue bound and overflow policy.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Messages waiting at most.
+    #[serde(default = "default_max_len")]
+    pub max_len: QueueLen,
+    /// What a full queue does.
+    #[serde(default)]
+    pub overflow: OverflowSpec,
+}
+
+fn default_max_len() -> QueueLen {
+    Int(10_000)
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        QueueSpec { max_len: default_max_len(), overflow: OverflowSpec::Reject }
+    }
+}
+
+/// Overflow policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OverflowSpec {
+    /// Refuse the new message.
+    #[default]
+    Reject,
+    /// Discard the oldest waiting message.
+    DropOldest,
+}
+
+/// A topic, with optional overrides of the broker's policies.
+#[derive(Clone, Debug, Serialize)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: Name,
+    /// Queue override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueOverlay>,
+    /// Strategy override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+    /// Retry override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryOverlay>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicStruct {
+    name: Name,
+    #[serde(default)]
+    queue: Option<QueueOverlay>,
+    #[serde(default)]
+    delivery: Option<DeliverySpec>,
+    #[serde(default)]
+    retry: Option<RetryOverlay>,
+}
+
+impl<'de> Deserialize<'de> for TopicSpec {
+    /// `"orders"` or `(name: "orders", queue: (max_len: 50))`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TopicSpec, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = TopicSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a topic name, or (name: \"..\", queue: .., delivery: .., retry: ..)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<TopicSpec, E> {
+                let name = Name::deserialize(de::value::StrDeserializer::<E>::new(s))?;
+                Ok(TopicSpec { name, queue: None, delivery: None, retry: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TopicSpec, A::Error> {
+                let t = TopicStruct::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(TopicSpec { name: t.name, queue: t.queue, delivery: t.delivery, retry: t.retry })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Partial queue settings (variants and per-topic overrides).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueOverlay {
+    /// Messages waiting at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<QueueLen>,
+    /// What a full queue does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<OverflowSpec>,
+}
+
+/// Partial retry settings.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryOverlay {
+    /// Attempts in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<Attempts>,
+    /// Delay schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffSpec>,
+    /// Randomisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<JitterSpec>,
+}
+
+/// Partial broker settings of a variant.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerOverlay {
+    /// Strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+    /// Retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryOverlay>,
+    /// Queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueOverlay>,
+}
+
+/// A distribution of spans.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+pub enum DistSpec {
+    /// Always this.
+    Const(Dur),
+    /// Uniform.
+    Uniform {
+        /// Lower bound.
+        min: Dur,
+        /// Upper bound.
+        max: Dur,
+    },
+    /// Exponential.
+    Exp {
+        /// Mean.
+        mean: PosDur,
+    },
+    /// Log-normal.
+    LogNormal {
+        /// Median.
+        median: PosDur,
+        /// Shape (σ of the log).
+        sigma: Sigma,
+    },
+}
+
+/// A subscriber.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberSpec {
+    /// Its id.
+    pub id: Name,
+    /// The topic it subscribes to.
+    pub topic: Name,
+    /// Network latency per call.
+    #[serde(default = "zero_dist")]
+    pub latency: DistSpec,
+    /// Service time per message.
+    #[serde(default = "default_service")]
+    pub service: DistSpec,
+    /// Probability that an attempt fails.
+    #[serde(default = "zero_probability")]
+    pub failure_rate: Probability,
+    /// Calls in flight at once.
+    #[serde(default = "one")]
+    pub concurrency: Concurrency,
+    /// Deadline of an acknowledgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_timeout: Option<PosDur>,
+    /// Registered at t = 0 (otherwise waits for `Subscribe`).
+    #[serde(default = "yes")]
+    pub subscribed: bool,
+}
+
+fn zero_dist() -> DistSpec {
+    DistSpec::Const(Dur::default())
+}
+fn default_service() -> DistSpec {
+    DistSpec::Const(Dur(crate::time::SimDuration::from_ms(1)))
+}
+fn zero_probability() -> Probability {
+    super::values::Real(0.0)
+}
+fn one() -> Concurrency {
+    Int(1)
+}
+fn yes() -> bool {
+    true
+}
+
+/// A publisher.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublisherSpec {
+    /// Its name (default `<topic>#<n>`); names its random stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Name>,
+    /// Where it publishes.
+    pub topic: Name,
+    /// When.
+    pub arrivals: ArrivalsSpec,
+    /// From this instant.
+    #[serde(default)]
+    pub from: Dur,
+    /// Until this instant (default: the scenario's duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Dur>,
+}
+
+/// Arrival schedules.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+pub enum ArrivalsSpec {
+    /// Poisson process.
+    Poisson {
+        /// Messages per second.
+        rate: Rate,
+    },
+    /// Evenly spaced.
+    Constant {
+        /// Messages per second.
+        rate: Rate,
+    },
+    /// Many at one instant.
+    Burst {
+        /// When.
+        at: Dur,
+        /// How many.
+        count: BurstCount,
+    },
+    /// Poisson with a linearly changing rate.
+    Ramp {
+        /// Rate at `from`.
+        from_rate: RampRate,
+        /// Rate at `until`.
+        to_rate: RampRate,
+    },
+}
+
+/// A timeline entry.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEntry {
+    /// When.
+    pub at: Dur,
+    /// What.
+    pub action: ActionSpec,
+}
+
+/// Timeline actions.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub enum ActionSpec {
+    /// Register a subscriber.
+    Subscribe {
+        /// Its id.
+        subscriber: Name,
+    },
+    /// Deregister a subscriber (its pending deliveries are discarded).
+    Unsubscribe {
+        /// Its id.
+        subscriber: Name,
+    },
+    /// Hot-swap the strategy of every topic.
+    SwapDelivery(DeliverySpec),
+    /// Hot-swap the strategy of one topic.
+    SwapTopicDelivery {
+        /// The topic.
+        topic: Name,
+        /// The new strategy.
+        to: DeliverySpec,
+    },
+    /// Calls to the subscriber fail for a while.
+    Outage {
+        /// Its id.
+        subscriber: Name,
+        /// How long.
+        lasting: PosDur,
+    },
+    /// Change a subscriber's failure probability.
+    SetFailureRate {
+        /// Its id.
+        subscriber: Name,
+        /// The new probability.
+        rate: Probability,
+    },
+    /// Flush one topic's pending batch.
+    Flush {
+        /// The topic.
+        topic: Name,
+    },
+    /// Flush every topic's pending batch.
+    FlushAll,
+}
+
+/// A variant: a name and the broker settings it changes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// Its name: the output sub-folder.
+    pub name: Name,
+    /// What it tries.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Broker settings it changes.
+    #[serde(default)]
+    pub broker: BrokerOverlay,
+}

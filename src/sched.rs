@@ -1,0 +1,189 @@
+//! The event queue: a priority queue of `(time, seq, event)` with FIFO ties.
+//!
+//! Ties at the same instant run in insertion order. That makes the order of processing a
+//! pure function of the order of scheduling, which is what makes runs reproducible: a heap
+//! alone would break ties by whatever its internal layout happens to be.
+
+use crate::time::{SimDuration, SimTime};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Scheduling an event before the current instant: a bug in the caller, reported as a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("event scheduled at {at} which is before now ({now})")]
+pub struct PastError {
+    /// When the event was asked for.
+    pub at: SimTime,
+    /// The clock when it was asked.
+    pub now: SimTime,
+}
+
+struct Entry<E> {
+    /// `time << 64 | seq`: one integer comparison orders by time, then insertion.
+    key: u128,
+    event: E,
+}
+
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<E> Ord for Entry<E> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: `BinaryHeap` is a max-heap and we want the earliest key first.
+        other.key.cmp(&self.key)
+    }
+}
+
+/// The virtual clock and the events waiting on it.
+pub struct Scheduler<E> {
+    now: SimTime,
+    seq: u64,
+    heap: BinaryHeap<Entry<E>>,
+}
+
+impl<E> Default for Scheduler<E> {
+    fn default() -> Self {
+        Scheduler {
+            now: SimTime::ZERO,
+            seq: 0,
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<E> Scheduler<E> {
+    /// An empty queue at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current instant: the time of the event last popped.
+    #[inline]
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Events waiting.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Schedules `event` at `at`, after every event already scheduled for that instant.
+    #[inline]
+    pub fn at(&mut self, at: SimTime, event: E) -> Result<(), PastError> {
+        if at < self.now {
+            return Err(PastError { at, now: self.now });
+        }
+        let key = (u128::from(at.0) << 64) | u128::from(self.seq);
+        self.seq += 1;
+        self.heap.push(Entry { key, event });
+        Ok(())
+    }
+
+    /// Schedules `event` a span `d` from now; never in the past, so it cannot fail.
+    #[inline]
+    pub fn after(&mut self, d: SimDuration, event: E) {
+        let key = (u128::from(self.now.after(d).0) << 64) | u128::from(self.seq);
+        self.seq += 1;
+        self.heap.push(Entry { key, event });
+    }
+
+    /// The time of the next event, if any.
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.heap.peek().map(|e| SimTime((e.key >> 64) as u64))
+    }
+
+    /// Pops the next event and advances the clock to it.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(SimTime, E)> {
+        let entry = self.heap.pop()?;
+        self.now = SimTime((entry.key >> 64) as u64);
+        Some((self.now, entry.event))
+    }
+
+    /// Pops the next event only if it is at or before `deadline`.
+    #[inline]
+    pub fn pop_until(&mut self, deadline: SimTime) -> Option<(SimTime, E)> {
+        if self.peek_time()? > deadline {
+            return None;
+        }
+        self.pop()
+    }
+
+    /// Moves the clock forward to `t` without an event (end of a run with nothing left).
+    pub fn advance_to(&mut self, t: SimTime) {
+        if t > self.now {
+            self.now = t;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn same_time_is_fifo() {
+        let mut s = Scheduler::new();
+        for i in 0..100 {
+            s.at(SimTime(5), i).unwrap();
+        }
+        s.at(SimTime(1), 1000).unwrap();
+        assert_eq!(s.pop(), Some((SimTime(1), 1000)));
+        for i in 0..100 {
+            assert_eq!(s.pop(), Some((SimTime(5), i)));
+        }
+        assert_eq!(s.pop(), None);
+    }
+
+    #[test]
+    fn scheduling_into_the_past_is_an_error() {
+        let mut s = Scheduler::new();
+        s.at(SimTime(10), ()).unwrap();
+        s.pop();
+        assert_eq!(
+            s.at(SimTime(9), ()),
+            Err(PastError {
+                at: SimTime(9),
+                now: SimTime(10)
+            })
+        );
+        assert!(s.at(SimTime(10), ()).is_ok());
+    }
+
+    proptest! {
+        /// The queue against a model: a BTreeMap keyed by (time, insertion index).
+        #[test]
+        fn matches_a_btreemap_model(ops in prop::collection::vec((0u64..50, any::<bool>()), 1..400)) {
+            let mut s = Scheduler::new();
+            let mut model = BTreeMap::new();
+            let mut n = 0u32;
+            for (dt, push) in ops {
+                if push {
+                    let at = SimTime(s.now().0 + dt);
+                    s.at(at, n).unwrap();
+                    model.insert((at, n), n);
+                    n += 1;
+                } else {
+                    let expected = model.pop_first().map(|((t, _), v)| (t, v));
+                    prop_assert_eq!(s.pop(), expected);
+                }
+            }
+        }
+    }
+}

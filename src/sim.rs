@@ -1,0 +1,224 @@
+//! The simulation loop: pop the next event, hand it to the broker or the workload, repeat.
+//!
+//! [`Sim::run`] is a loop over [`Sim::step`], so tests can single-step. The loop owns the
+//! clock, the publishers' arrival processes and the timeline; the broker owns everything
+//! about messages. Every run is bounded: by `duration` (plus at most `drain_max` when
+//! draining), by `events_max`, and by the broker's `pending_max`.
+
+use crate::broker::{Broker, BrokerError, Cx};
+use crate::config::{Action, Config};
+use crate::event::SimEvent;
+use crate::observe::{Observer, TopicGauge};
+use crate::sched::Scheduler;
+use crate::time::SimTime;
+use crate::workload::Publisher;
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    /// The broker found an invariant broken or hit its pending limit.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// More events than `events_max`.
+    #[error("more than {0} events processed (raise --events-max if the scenario really needs it)")]
+    EventLimit(u64),
+}
+
+/// What a finished run reports besides its observers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The instant the run stopped.
+    pub end: SimTime,
+    /// Scheduled events processed.
+    pub events_processed: u64,
+    /// Non-terminal deliveries per topic at the end, from the broker's own state.
+    pub pending: Vec<u64>,
+    /// Messages accepted per topic, from the broker's own count.
+    pub accepted: Vec<u64>,
+    /// Subscribers registered per topic at the end.
+    pub subscribers: Vec<u64>,
+    /// Messages waiting per topic at the end.
+    pub queue_length: Vec<u32>,
+    /// The most messages that waited at once, per topic.
+    pub queue_length_peak: Vec<u32>,
+    /// Lifecycle transitions checked.
+    pub transitions_checked: u64,
+    /// The dead-letter store.
+    pub dead_letters: crate::broker::dead_letter::DeadLetterStore,
+}
+
+/// One run of one variant.
+pub struct Sim<'c, O: Observer> {
+    cfg: &'c Config,
+    sched: Scheduler<SimEvent>,
+    /// The broker (public for tests that inspect it).
+    pub broker: Broker,
+    publishers: Vec<Publisher>,
+    /// The observers (public so that callers can take them back after the run).
+    pub obs: O,
+    gauges: Vec<TopicGauge>,
+    events: u64,
+    last_sample: Option<SimTime>,
+    end: Option<SimTime>,
+}
+
+impl<'c, O: Observer> Sim<'c, O> {
+    /// A run of `cfg` reporting to `obs`; subscribers present at t = 0 are registered and the
+    /// first events are scheduled.
+    pub fn new(cfg: &'c Config, obs: O) -> Sim<'c, O> {
+        let mut sim = Sim {
+            cfg,
+            sched: Scheduler::new(),
+            broker: Broker::new(cfg),
+            publishers: cfg.publishers.iter().map(|p| Publisher::new(p, cfg.seed)).collect(),
+            obs,
+            gauges: Vec::new(),
+            events: 0,
+            last_sample: None,
+            end: None,
+        };
+        for (i, s) in cfg.subscribers.iter().enumerate() {
+            if s.subscribed {
+                let mut cx = Cx { sched: &mut sim.sched, obs: &mut sim.obs };
+                sim.broker.subscribe(&mut cx, i as u32);
+            }
+        }
+        sim.sched.after(crate::time::SimDuration::ZERO, SimEvent::Sample);
+        for (i, a) in cfg.timeline.iter().enumerate() {
+            // Validated: no action is after `duration`, so never in the past here.
+            let _ = sim.sched.at(a.at, SimEvent::Action(i as u32));
+        }
+        for i in 0..sim.publishers.len() {
+            if let Some(t) = sim.publishers[i].first() {
+                let _ = sim.sched.at(t, SimEvent::Publish(i as u32));
+            }
+        }
+        sim
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> SimTime {
+        self.sched.now()
+    }
+
+    /// Processes one event. Returns false once the run is over.
+    pub fn step(&mut self) -> Result<bool, SimError> {
+        if self.end.is_some() {
+            return Ok(false);
+        }
+        let Some(next) = self.sched.peek_time() else {
+            self.finish(self.sched.now().max(SimTime(self.cfg.duration.0)));
+            return Ok(false);
+        };
+        if let Some(end) = self.stop_before(next) {
+            self.finish(end);
+            return Ok(false);
+        }
+        let Some((_, event)) = self.sched.pop() else {
+            return Ok(false);
+        };
+        self.events += 1;
+        if self.events > self.cfg.limits.events_max {
+            return Err(SimError::EventLimit(self.cfg.limits.events_max));
+        }
+        self.handle(event)?;
+        Ok(true)
+    }
+
+    /// Where the run ends, if it ends before an event at `next`.
+    fn stop_before(&self, next: SimTime) -> Option<SimTime> {
+        let horizon = SimTime(self.cfg.duration.0);
+        if !self.cfg.drain {
+            return (next > horizon).then_some(horizon);
+        }
+        if next > horizon && self.broker.pending() == 0 {
+            return Some(self.sched.now().max(horizon));
+        }
+        let drain_end = horizon.after(self.cfg.drain_max);
+        (next > drain_end).then_some(drain_end)
+    }
+
+    fn finish(&mut self, end: SimTime) {
+        self.sched.advance_to(end);
+        if self.last_sample != Some(end) {
+            self.sample();
+        }
+        self.end = Some(end);
+    }
+
+    fn sample(&mut self) {
+        self.broker.gauges(&mut self.gauges);
+        self.last_sample = Some(self.sched.now());
+        self.obs.on_sample(self.sched.now(), &self.gauges);
+    }
+
+    fn handle(&mut self, event: SimEvent) -> Result<(), SimError> {
+        let mut cx = Cx { sched: &mut self.sched, obs: &mut self.obs };
+        let b = &mut self.broker;
+        match event {
+            SimEvent::Publish(p) => {
+                let topic = self.publishers[p as usize].topic;
+                b.publish(&mut cx, topic)?;
+                let now = cx.sched.now();
+                if let Some(t) = self.publishers[p as usize].next(now) {
+                    let _ = cx.sched.at(t, SimEvent::Publish(p));
+                }
+            }
+            SimEvent::CallDone(call) => b.on_call_done(&mut cx, call)?,
+            SimEvent::AckTimeout(call) => b.on_ack_timeout(&mut cx, call)?,
+            SimEvent::RetryDue { delivery, generation } => b.on_retry_due(&mut cx, delivery, generation)?,
+            SimEvent::Linger { topic, epoch } => b.on_linger(&mut cx, topic, epoch)?,
+            SimEvent::Action(i) => self.act(i)?,
+            SimEvent::Sample => {
+                self.sample();
+                self.sched.after(self.cfg.sample_every, SimEvent::Sample);
+            }
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, i: u32) -> Result<(), SimError> {
+        let mut cx = Cx { sched: &mut self.sched, obs: &mut self.obs };
+        let b = &mut self.broker;
+        let now = cx.sched.now();
+        let all_topics = 0..self.cfg.topics.len() as u32;
+        match self.cfg.timeline[i as usize].action {
+            Action::Subscribe(s) => b.subscribe(&mut cx, s),
+            Action::Unsubscribe(s) => b.unsubscribe(&mut cx, s)?,
+            Action::SwapDelivery(Some(t), to) => b.swap(&mut cx, t, to)?,
+            Action::SwapDelivery(None, to) => {
+                for t in all_topics {
+                    b.swap(&mut cx, t, to)?;
+                }
+            }
+            Action::Outage(s, lasting) => b.outage(now, s, lasting),
+            Action::SetFailureRate(s, rate) => b.set_failure_rate(s, rate),
+            Action::Flush(Some(t)) => b.flush_now(&mut cx, t)?,
+            Action::Flush(None) => {
+                for t in all_topics {
+                    b.flush_now(&mut cx, t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs to the end and reports.
+    pub fn run(mut self) -> Result<(Outcome, O), SimError> {
+        while self.step()? {}
+        let topics = 0..self.cfg.topics.len() as u32;
+        let b = &mut self.broker;
+        let outcome = Outcome {
+            end: self.end.unwrap_or(self.sched.now()),
+            events_processed: self.events,
+            pending: topics.clone().map(|t| b.topic_pending(t)).collect(),
+            accepted: topics.clone().map(|t| b.topic_stats(t).accepted).collect(),
+            subscribers: topics.clone().map(|t| b.topic_stats(t).subscribers).collect(),
+            queue_length: topics.clone().map(|t| b.topic_stats(t).queue_length).collect(),
+            queue_length_peak: topics.map(|t| b.topic_stats(t).queue_length_peak).collect(),
+            transitions_checked: b.transitions_checked(),
+            dead_letters: std::mem::take(&mut b.dead_letters),
+        };
+        Ok((outcome, self.obs))
+    }
+}

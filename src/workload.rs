@@ -1,0 +1,231 @@
+//! The world outside the broker: when publishers publish and how long subscribers take.
+//!
+//! Each publisher and each subscriber draws from its own named random streams
+//! (`pub/<name>/arrivals`, `sub/<name>/latency`, `sub/<name>/service`, `sub/<name>/failure`,
+//! `sub/<name>/jitter`), so sources never disturb one another's draws.
+
+use crate::config::{Arrivals, Dist, PublisherConfig};
+use crate::rng::Stream;
+use crate::time::{DURATION_NS_MAX, SimDuration, SimTime};
+
+/// Draws one span from `dist`.
+#[inline]
+pub fn sample(dist: &Dist, rng: &mut Stream) -> SimDuration {
+    match *dist {
+        Dist::Const(d) => d,
+        Dist::Uniform(lo, hi) => SimDuration(rng.between(lo.0, hi.0)),
+        Dist::Exp(mean) => clamp_ns(mean.0 as f64 * rng.exp1()),
+        Dist::LogNormal { median, sigma } => {
+            clamp_ns(median.0 as f64 * libm::exp(sigma * rng.normal()))
+        }
+    }
+}
+
+/// Rounds to whole nanoseconds and caps at the longest duration a scenario may name.
+#[inline]
+fn clamp_ns(ns: f64) -> SimDuration {
+    if ns >= DURATION_NS_MAX as f64 {
+        SimDuration(DURATION_NS_MAX)
+    } else {
+        SimDuration(ns.round() as u64)
+    }
+}
+
+/// The mean of `dist` in seconds (for validation estimates and theory checks).
+pub fn mean_secs(dist: &Dist) -> f64 {
+    match *dist {
+        Dist::Const(d) | Dist::Exp(d) => d.as_secs_f64(),
+        Dist::Uniform(lo, hi) => (lo.as_secs_f64() + hi.as_secs_f64()) / 2.0,
+        Dist::LogNormal { median, sigma } => median.as_secs_f64() * (sigma * sigma / 2.0).exp(),
+    }
+}
+
+/// A publisher's arrival process: yields publish instants in order.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    /// The topic it publishes to.
+    pub topic: u32,
+    arrivals: Arrivals,
+    from: SimTime,
+    until: SimTime,
+    rng: Stream,
+    /// Messages still to publish (bursts).
+    burst_left: u64,
+    /// Evenly spaced arrivals: the index of the next one (exact, no accumulated rounding).
+    constant_n: u64,
+}
+
+impl Publisher {
+    /// The process for `cfg` under `seed`.
+    pub fn new(cfg: &PublisherConfig, seed: u64) -> Publisher {
+        let burst_left = match cfg.arrivals {
+            Arrivals::Burst { count, .. } => count,
+            _ => 0,
+        };
+        Publisher {
+            topic: cfg.topic,
+            arrivals: cfg.arrivals,
+            from: cfg.from,
+            until: cfg.until,
+            rng: Stream::new(seed, &format!("pub/{}/arrivals", cfg.name)),
+            burst_left,
+            constant_n: 0,
+        }
+    }
+
+    /// The first publish instant, if any.
+    pub fn first(&mut self) -> Option<SimTime> {
+        match self.arrivals {
+            Arrivals::Burst { at, .. } => (self.burst_left > 0).then_some(at),
+            Arrivals::Constant(_) => self.next_constant(),
+            _ => self.next_after(self.from),
+        }
+    }
+
+    /// The publish instant after one at `now`, if any is left before `until`.
+    pub fn next(&mut self, now: SimTime) -> Option<SimTime> {
+        match self.arrivals {
+            Arrivals::Burst { .. } => {
+                self.burst_left = self.burst_left.saturating_sub(1);
+                (self.burst_left > 0).then_some(now)
+            }
+            Arrivals::Constant(_) => self.next_constant(),
+            _ => self.next_after(now),
+        }
+    }
+
+    fn next_constant(&mut self) -> Option<SimTime> {
+        let Arrivals::Constant(rate) = self.arrivals else {
+            return None;
+        };
+        let offset = SimDuration::from_secs_f64(self.constant_n as f64 / rate);
+        self.constant_n += 1;
+        self.before_until(self.from.after(offset))
+    }
+
+    fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
+        match self.arrivals {
+            Arrivals::Poisson(rate) => {
+                let gap = SimDuration::from_secs_f64(self.rng.exp1() / rate);
+                self.before_until(now.after(gap))
+            }
+            Arrivals::Ramp { from_rate, to_rate } => self.next_ramp(now, from_rate, to_rate),
+            Arrivals::Constant(_) | Arrivals::Burst { .. } => None,
+        }
+    }
+
+    /// Non-homogeneous Poisson by thinning (Lewis & Shedler): propose at the peak rate, keep a
+    /// proposal with probability rate(t)/peak. Bounded: a ramp has a positive peak rate.
+    fn next_ramp(&mut self, now: SimTime, from_rate: f64, to_rate: f64) -> Option<SimTime> {
+        let peak = from_rate.max(to_rate);
+        let span = self.until.since(self.from).as_secs_f64().max(1e-9);
+        let mut t = now;
+        loop {
+            t = t.after(SimDuration::from_secs_f64(self.rng.exp1() / peak));
+            if t >= self.until {
+                return None;
+            }
+            let x = t.since(self.from).as_secs_f64() / span;
+            let rate = from_rate + (to_rate - from_rate) * x;
+            if self.rng.unit() * peak < rate {
+                return Some(t);
+            }
+        }
+    }
+
+    fn before_until(&self, t: SimTime) -> Option<SimTime> {
+        (t < self.until).then_some(t)
+    }
+
+    /// Expected number of publishes, for the pre-run size check.
+    pub fn expected_count(cfg: &PublisherConfig) -> f64 {
+        let span = cfg.until.since(cfg.from).as_secs_f64();
+        match cfg.arrivals {
+            Arrivals::Poisson(r) | Arrivals::Constant(r) => r * span,
+            Arrivals::Burst { count, .. } => count as f64,
+            Arrivals::Ramp { from_rate, to_rate } => (from_rate + to_rate) / 2.0 * span,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publisher(arrivals: Arrivals, from_s: u64, until_s: u64) -> Publisher {
+        Publisher::new(
+            &PublisherConfig {
+                name: "p".into(),
+                topic: 0,
+                arrivals,
+                from: SimTime(from_s * 1_000_000_000),
+                until: SimTime(until_s * 1_000_000_000),
+            },
+            1,
+        )
+    }
+
+    fn all_times(mut p: Publisher) -> Vec<SimTime> {
+        let mut out = Vec::new();
+        let mut t = p.first();
+        while let Some(now) = t {
+            out.push(now);
+            t = p.next(now);
+        }
+        out
+    }
+
+    #[test]
+    fn constant_is_evenly_spaced_within_window() {
+        let times = all_times(publisher(Arrivals::Constant(10.0), 1, 3));
+        assert_eq!(times.len(), 20);
+        assert_eq!(times[0], SimTime(1_000_000_000));
+        assert_eq!(times[1], SimTime(1_100_000_000));
+        assert!(times.iter().all(|t| t.0 < 3_000_000_000));
+    }
+
+    #[test]
+    fn burst_publishes_count_at_one_instant() {
+        let at = SimTime(5);
+        let times = all_times(publisher(Arrivals::Burst { at, count: 7 }, 0, 10));
+        assert_eq!(times, vec![at; 7]);
+    }
+
+    #[test]
+    fn poisson_count_matches_rate() {
+        let n = all_times(publisher(Arrivals::Poisson(1000.0), 0, 100)).len() as f64;
+        // Mean 100 000, sd ≈ 316: 5 sd.
+        assert!((n - 100_000.0).abs() < 1_600.0, "{n}");
+    }
+
+    #[test]
+    fn ramp_count_matches_average_rate_and_increases() {
+        let times = all_times(publisher(
+            Arrivals::Ramp { from_rate: 0.0, to_rate: 2000.0 },
+            0,
+            100,
+        ));
+        let n = times.len() as f64;
+        assert!((n - 100_000.0).abs() < 1_600.0, "{n}");
+        let first_half = times.iter().filter(|t| t.0 < 50_000_000_000).count() as f64;
+        // Expected a quarter of the messages in the first half.
+        assert!((first_half / n - 0.25).abs() < 0.01);
+    }
+
+    #[test]
+    fn distributions_have_their_means() {
+        let mut rng = Stream::new(3, "d");
+        let ms = SimDuration::from_ms;
+        for dist in [
+            Dist::Const(ms(4)),
+            Dist::Uniform(ms(2), ms(6)),
+            Dist::Exp(ms(4)),
+            Dist::LogNormal { median: ms(4), sigma: 0.5 },
+        ] {
+            let n = 100_000;
+            let mean = (0..n).map(|_| sample(&dist, &mut rng).as_secs_f64()).sum::<f64>() / n as f64;
+            let expect = mean_secs(&dist);
+            assert!((mean / expect - 1.0).abs() < 0.02, "{dist:?}: {mean} vs {expect}");
+        }
+    }
+}
