@@ -86,7 +86,7 @@ fn check(paths: &[PathBuf]) -> Result<(), Error> {
 fn run(args: RunArgs) -> Result<(), Error> {
     let limits = Limits { events_max: args.events_max, pending_max: args.pending_max, ..Limits::default() };
     let loaded = run::load_all(&args.scenarios, args.seed, limits)?;
-    let opts = RunOptions { out: args.out.clone(), seed: args.seed, trace: args.trace, limits };
+    let opts = RunOptions { out: args.out.clone(), seed: args.seed, trace: args.trace, charts: !args.no_charts, limits };
     let mut stdout = std::io::stdout().lock();
     for l in &loaded {
         let summary = run::run_scenario(l, &opts)?;

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Also write events.jsonl.
     pub trace: bool,
+    /// Draw charts and report.html.
+    pub charts: bool,
     /// Limits on each run.
     pub limits: Limits,
 }
