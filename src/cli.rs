@@ -10,7 +10,12 @@ use std::path::PathBuf;
 
 /// Deterministic discrete-event simulator of a topic-based publish–subscribe broker.
 #[derive(Parser, Debug)]
-#[command(name = "sim", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "sim",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     /// A subcommand; without one, the scenarios are run.
     #[command(subcommand)]
@@ -78,20 +83,39 @@ fn check(paths: &[PathBuf]) -> Result<(), Error> {
     for l in loaded {
         let text = ron::ser::to_string_pretty(&l.spec, pretty.clone()).unwrap_or_default();
         let variants: Vec<&str> = l.variants.iter().map(|v| v.variant.as_str()).collect();
-        let _ = writeln!(stdout, "// {}: ok, variants: {}\n{text}", l.path.display(), variants.join(", "));
+        let _ = writeln!(
+            stdout,
+            "// {}: ok, variants: {}\n{text}",
+            l.path.display(),
+            variants.join(", ")
+        );
     }
     Ok(())
 }
 
 fn run(args: RunArgs) -> Result<(), Error> {
-    let limits = Limits { events_max: args.events_max, pending_max: args.pending_max, ..Limits::default() };
+    let limits = Limits {
+        events_max: args.events_max,
+        pending_max: args.pending_max,
+        ..Limits::default()
+    };
     let loaded = run::load_all(&args.scenarios, args.seed, limits)?;
-    let opts = RunOptions { out: args.out.clone(), seed: args.seed, trace: args.trace, charts: !args.no_charts, limits };
+    let opts = RunOptions {
+        out: args.out.clone(),
+        seed: args.seed,
+        trace: args.trace,
+        charts: !args.no_charts,
+        limits,
+    };
     let mut stdout = std::io::stdout().lock();
     for l in &loaded {
         let summary = run::run_scenario(l, &opts)?;
         if args.json {
-            let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&summary).unwrap_or_default()
+            );
         } else if !args.quiet {
             let _ = write!(stdout, "{}", table::render(&summary));
             let _ = writeln!(stdout, "  → {}", args.out.join(&summary.scenario).display());
@@ -99,7 +123,12 @@ fn run(args: RunArgs) -> Result<(), Error> {
         let broken: Vec<String> = summary
             .variants
             .iter()
-            .flat_map(|v| v.invariants.violations.iter().map(move |x| format!("variant {}: {x}", v.name)))
+            .flat_map(|v| {
+                v.invariants
+                    .violations
+                    .iter()
+                    .map(move |x| format!("variant {}: {x}", v.name))
+            })
             .collect();
         if !broken.is_empty() {
             let cfg = &l.variants[0];

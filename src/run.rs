@@ -3,12 +3,14 @@
 //! folder next to the final one and moved into place when complete, so a failed write never
 //! leaves a half-written tree behind under the scenario's name.
 
+use crate::charts::capture::Capture;
+use crate::charts::{self, VariantCharts};
 use crate::config::{Config, Limits};
 use crate::error::{Error, InputError, RunError};
 use crate::metrics::Metrics;
 use crate::observe::{Event, Observer, TopicGauge};
 use crate::report::summary::{self, ScenarioSummary, VariantSummary};
-use crate::scenario::{self, Loaded, LoadOptions};
+use crate::scenario::{self, LoadOptions, Loaded};
 use crate::series::Series;
 use crate::sim::{Sim, SimError};
 use crate::time::SimTime;
@@ -40,6 +42,8 @@ pub struct Recorders {
     pub series: Series<BufWriter<File>>,
     /// events.jsonl.
     pub trace: Option<Trace<BufWriter<File>>>,
+    /// The chart data (downsampled time series).
+    pub capture: Capture,
 }
 
 impl Observer for Recorders {
@@ -47,6 +51,7 @@ impl Observer for Recorders {
     fn on_event(&mut self, e: &Event) {
         self.metrics.on_event(e);
         self.series.on_event(e);
+        self.capture.on_event(e);
         if let Some(t) = &mut self.trace {
             t.on_event(e);
         }
@@ -54,17 +59,36 @@ impl Observer for Recorders {
 
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
         self.series.on_sample(t, gauges);
+        self.capture.on_sample(t, gauges);
     }
 }
 
 /// Loads and validates every file before anything runs or is written.
-pub fn load_all(paths: &[PathBuf], seed: Option<u64>, limits: Limits) -> Result<Vec<Loaded>, InputError> {
-    let opts = LoadOptions { seed, limits: Some(limits) };
-    let loaded: Vec<Loaded> = paths.iter().map(|p| scenario::load(p, opts)).collect::<Result<_, _>>()?;
+pub fn load_all(
+    paths: &[PathBuf],
+    seed: Option<u64>,
+    limits: Limits,
+) -> Result<Vec<Loaded>, InputError> {
+    let opts = LoadOptions {
+        seed,
+        limits: Some(limits),
+    };
+    let loaded: Vec<Loaded> = paths
+        .iter()
+        .map(|p| scenario::load(p, opts))
+        .collect::<Result<_, _>>()?;
     let mut names = std::collections::BTreeMap::new();
     for l in &loaded {
         if let Some(other) = names.insert(l.spec.name.0.clone(), l.path.clone()) {
-            return Err(InputError::at(&l.path, None, format!("scenario name `{}` is also used by {}; outputs would collide", l.spec.name, other.display())));
+            return Err(InputError::at(
+                &l.path,
+                None,
+                format!(
+                    "scenario name `{}` is also used by {}; outputs would collide",
+                    l.spec.name,
+                    other.display()
+                ),
+            ));
         }
     }
     Ok(loaded)
@@ -85,11 +109,15 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let mut variants = Vec::new();
+    let mut captured = Vec::new();
     for cfg in &l.variants {
         let vdir = tmp.join(&cfg.variant);
         std::fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        match run_variant(cfg, &vdir, opts.trace) {
-            Ok(v) => variants.push(v),
+        match run_variant_with(cfg, &vdir, opts.trace) {
+            Ok((v, c)) => {
+                variants.push(v);
+                captured.push(c);
+            }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(e.into());
@@ -105,6 +133,12 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     let path = tmp.join("summary.json");
     std::fs::write(&path, json).map_err(io(&path))?;
+    if opts.charts
+        && let Err(e) = write_charts(l, &summary, &captured, &tmp)
+    {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.into());
+    }
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
@@ -112,32 +146,91 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     Ok(summary)
 }
 
+/// The charts and report.html of a scenario, into its (temporary) folder `dir`.
+fn write_charts(
+    l: &Loaded,
+    summary: &ScenarioSummary,
+    captured: &[VariantCharts],
+    dir: &Path,
+) -> Result<(), RunError> {
+    let topics: Vec<String> = l
+        .variants
+        .first()
+        .map(|c| c.topics.iter().map(|t| t.name.clone()).collect())
+        .unwrap_or_default();
+    let input = charts::Input {
+        summary,
+        topics: &topics,
+        variants: captured,
+    };
+    let charts_dir = dir.join("charts");
+    let drawn = charts::write_all(&charts_dir, &input).map_err(|source| RunError::Io {
+        path: charts_dir,
+        source,
+    })?;
+    let path = dir.join("report.html");
+    let html = crate::report::html::render(l, summary, &drawn);
+    std::fs::write(&path, html).map_err(|source| RunError::Io { path, source })
+}
+
 /// Runs one variant, writing metrics.csv (and events.jsonl) into `dir`.
 pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSummary, RunError> {
+    run_variant_with(cfg, dir, trace).map(|(summary, _)| summary)
+}
+
+/// Runs one variant like [`run_variant`], and also returns the data its charts are drawn from.
+pub fn run_variant_with(
+    cfg: &Config,
+    dir: &Path,
+    trace: bool,
+) -> Result<(VariantSummary, VariantCharts), RunError> {
     let topics: Vec<String> = cfg.topics.iter().map(|t| t.name.clone()).collect();
     let subs: Vec<String> = cfg.subscribers.iter().map(|s| s.name.clone()).collect();
     let create = |name: &str| {
         let path = dir.join(name);
-        File::create(&path).map(BufWriter::new).map_err(|source| RunError::Io { path, source })
+        File::create(&path)
+            .map(BufWriter::new)
+            .map_err(|source| RunError::Io { path, source })
     };
     let rec = Recorders {
         metrics: Metrics::new(topics.len(), subs.len()),
         series: Series::new(create("metrics.csv")?, topics.clone()),
-        trace: if trace { Some(Trace::new(create("events.jsonl")?, &topics, &subs)) } else { None },
+        trace: if trace {
+            Some(Trace::new(create("events.jsonl")?, &topics, &subs))
+        } else {
+            None
+        },
+        capture: Capture::new(topics.len()),
     };
     let (outcome, rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
     let flush = |name: &str, r: std::io::Result<BufWriter<File>>| {
-        r.and_then(|mut w| w.flush()).map_err(|source| RunError::Io { path: dir.join(name), source })
+        r.and_then(|mut w| w.flush())
+            .map_err(|source| RunError::Io {
+                path: dir.join(name),
+                source,
+            })
     };
     flush("metrics.csv", rec.series.finish())?;
     if let Some(t) = rec.trace {
         flush("events.jsonl", t.finish())?;
     }
     write_dead_letters(cfg, &outcome.dead_letters, &dir.join("dead_letters.csv"))?;
-    Ok(summary::variant_summary(cfg, &outcome, &rec.metrics))
+    let summary = summary::variant_summary(cfg, &outcome, &rec.metrics);
+    let charts = VariantCharts {
+        name: cfg.variant.clone(),
+        latency: VariantCharts::merge_latency(
+            rec.metrics.topic_latency.iter().map(|l| l.histogram()),
+        ),
+        series: rec.capture.finish(),
+    };
+    Ok((summary, charts))
 }
 
-fn write_dead_letters(cfg: &Config, store: &crate::broker::dead_letter::DeadLetterStore, path: &Path) -> Result<(), RunError> {
+fn write_dead_letters(
+    cfg: &Config,
+    store: &crate::broker::dead_letter::DeadLetterStore,
+    path: &Path,
+) -> Result<(), RunError> {
     let mut out = String::from("message,topic,subscriber,reason,attempts,published_s,dead_at_s\n");
     for d in store.kept() {
         out.push_str(&format!(
@@ -151,12 +244,18 @@ fn write_dead_letters(cfg: &Config, store: &crate::broker::dead_letter::DeadLett
             d.dead_at.as_secs_f64()
         ));
     }
-    std::fs::write(path, out).map_err(|source| RunError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, out).map_err(|source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The command that reproduces a run of `cfg`.
 pub fn repro_command(cfg: &Config) -> String {
-    format!("sim scenarios/{}.ron --seed {} --trace", cfg.scenario, cfg.seed)
+    format!(
+        "sim scenarios/{}.ron --seed {} --trace",
+        cfg.scenario, cfg.seed
+    )
 }
 
 fn sim_error(cfg: &Config, e: SimError) -> RunError {
@@ -168,6 +267,9 @@ fn sim_error(cfg: &Config, e: SimError) -> RunError {
             seed: cfg.seed,
             command: repro_command(cfg),
         },
-        other => RunError::Limit(format!("{other} (scenario {}, variant {}, seed {})", cfg.scenario, cfg.variant, cfg.seed)),
+        other => RunError::Limit(format!(
+            "{other} (scenario {}, variant {}, seed {})",
+            cfg.scenario, cfg.variant, cfg.seed
+        )),
     }
 }
