@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod observe;
+pub mod perfetto;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -9,6 +9,7 @@ use crate::config::{Config, Limits};
 use crate::error::{Error, InputError, RunError};
 use crate::metrics::Metrics;
 use crate::observe::{Event, Observer, TopicGauge};
+use crate::perfetto::Perfetto;
 use crate::report::summary::{self, ScenarioSummary, VariantSummary};
 use crate::scenario::{self, LoadOptions, Loaded};
 use crate::series::Series;
@@ -44,7 +45,12 @@ pub struct Recorders {
     pub trace: Option<Trace<BufWriter<File>>>,
     /// The chart data (downsampled time series).
     pub capture: Capture,
+    /// The timeline view (`--perfetto`).
+    pub perfetto: Option<PerfettoFile>,
 }
+
+/// The `--perfetto` writer of a run.
+pub type PerfettoFile = Perfetto<BufWriter<File>>;
 
 impl Observer for Recorders {
     #[inline]
@@ -52,6 +58,9 @@ impl Observer for Recorders {
         self.metrics.on_event(e);
         self.series.on_event(e);
         self.capture.on_event(e);
+        if let Some(p) = &mut self.perfetto {
+            p.on_event(e);
+        }
         if let Some(t) = &mut self.trace {
             t.on_event(e);
         }
@@ -97,6 +106,15 @@ pub fn load_all(
 /// Runs every variant of a loaded scenario and writes its outputs. Returns the summary
 /// even when an invariant was violated (the caller reports it and exits 1).
 pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Error> {
+    run_scenario_with(l, opts, &mut None)
+}
+
+/// Like [`run_scenario`], also streaming every variant into the `--perfetto` writer.
+pub fn run_scenario_with(
+    l: &Loaded,
+    opts: &RunOptions,
+    perfetto: &mut Option<PerfettoFile>,
+) -> Result<ScenarioSummary, Error> {
     let name = &l.spec.name.0;
     let final_dir = opts.out.join(name);
     let tmp = opts.out.join(format!(".{name}.partial"));
@@ -113,7 +131,7 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     for cfg in &l.variants {
         let vdir = tmp.join(&cfg.variant);
         std::fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        match run_variant_with(cfg, &vdir, opts.trace) {
+        match run_variant_with(cfg, &vdir, opts.trace, perfetto) {
             Ok((v, c)) => {
                 variants.push(v);
                 captured.push(c);
@@ -175,14 +193,16 @@ fn write_charts(
 
 /// Runs one variant, writing metrics.csv (and events.jsonl) into `dir`.
 pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSummary, RunError> {
-    run_variant_with(cfg, dir, trace).map(|(summary, _)| summary)
+    run_variant_with(cfg, dir, trace, &mut None).map(|(summary, _)| summary)
 }
 
 /// Runs one variant like [`run_variant`], and also returns the data its charts are drawn from.
+/// The `--perfetto` writer, if any, is lent to the run and given back in `perfetto`.
 pub fn run_variant_with(
     cfg: &Config,
     dir: &Path,
     trace: bool,
+    perfetto: &mut Option<PerfettoFile>,
 ) -> Result<(VariantSummary, VariantCharts), RunError> {
     let topics: Vec<String> = cfg.topics.iter().map(|t| t.name.clone()).collect();
     let subs: Vec<String> = cfg.subscribers.iter().map(|s| s.name.clone()).collect();
@@ -201,8 +221,21 @@ pub fn run_variant_with(
             None
         },
         capture: Capture::new(topics.len()),
+        perfetto: perfetto.take().map(|mut p| {
+            let tracks: Vec<(String, String)> = cfg
+                .subscribers
+                .iter()
+                .map(|s| (s.name.clone(), cfg.topics[s.topic as usize].name.clone()))
+                .collect();
+            p.begin_variant(&cfg.scenario, &cfg.variant, &tracks);
+            p
+        }),
     };
-    let (outcome, rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
+    let (outcome, mut rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
+    if let Some(mut p) = rec.perfetto.take() {
+        p.end_variant();
+        *perfetto = Some(p);
+    }
     let flush = |name: &str, r: std::io::Result<BufWriter<File>>| {
         r.and_then(|mut w| w.flush())
             .map_err(|source| RunError::Io {

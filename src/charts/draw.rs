@@ -273,7 +273,8 @@ fn queue<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Input) -> R 
 
 fn cumulative<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Input) -> R {
     let panels = area.split_evenly((3, 2));
-    let what: [(&str, &str, fn(&Row) -> u64); 5] = [
+    type Pick = fn(&Row) -> u64;
+    let what: [(&str, &str, Pick); 5] = [
         ("accepted messages", "messages", |r| r.accepted()),
         ("rejected messages", "messages", |r| r.rejected),
         ("delivered deliveries", "deliveries", |r| r.delivered),

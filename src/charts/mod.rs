@@ -70,7 +70,7 @@ impl VariantCharts {
         hists: impl IntoIterator<Item = &'h Histogram<u64>>,
     ) -> Option<Histogram<u64>> {
         let mut merged: Option<Histogram<u64>> = None;
-        for h in hists.into_iter().filter(|h| h.len() > 0) {
+        for h in hists.into_iter().filter(|h| !h.is_empty()) {
             match &mut merged {
                 None => merged = Some(h.clone()),
                 // Both auto-resize; an addition error would mean a corrupt histogram: skip it.
