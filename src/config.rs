@@ -197,8 +197,10 @@ pub struct SubscriberConfig {
     pub service: Dist,
     /// Probability that an attempt fails.
     pub failure_rate: f64,
-    /// Calls in flight at once.
+    /// Calls in flight at once (like a prefetch limit).
     pub concurrency: u32,
+    /// Handlers working at once (≤ concurrency); other calls in flight wait in the subscriber.
+    pub workers: u32,
     /// An attempt not acknowledged within this span fails (and may later become a duplicate).
     pub ack_timeout: Option<SimDuration>,
     /// Subscribed at t = 0 (otherwise it waits for a `Subscribe` action).

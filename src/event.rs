@@ -12,7 +12,12 @@ pub enum SimEvent {
     /// A call to a subscriber ends (its handling finished or it was refused).
     CallDone(u32),
     /// A call's acknowledgement deadline passed.
-    AckTimeout(u32),
+    AckTimeout {
+        /// Call slot.
+        call: u32,
+        /// Call generation (the call may have ended and its slot been reused).
+        generation: u32,
+    },
     /// A delivery's backoff ended: queue it again.
     RetryDue {
         /// Delivery slot.

@@ -176,7 +176,9 @@ impl<'c, O: Observer> Sim<'c, O> {
                 }
             }
             SimEvent::CallDone(call) => b.on_call_done(&mut cx, call)?,
-            SimEvent::AckTimeout(call) => b.on_ack_timeout(&mut cx, call)?,
+            SimEvent::AckTimeout { call, generation } => {
+                b.on_ack_timeout(&mut cx, call, generation)?
+            }
             SimEvent::RetryDue {
                 delivery,
                 generation,

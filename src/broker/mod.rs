@@ -114,6 +114,12 @@ struct Sub {
     service: Dist,
     failure_rate: f64,
     concurrency: u32,
+    /// Handlers working at once; calls beyond them wait inside the subscriber.
+    workers: u32,
+    /// Workers busy now.
+    working: u32,
+    /// Calls received but waiting for a worker, oldest first.
+    waiting: VecDeque<u32>,
     ack_timeout: Option<SimDuration>,
     active: bool,
     /// Calls started before this instant fail (outage window).
@@ -164,6 +170,12 @@ struct Call {
     items: Vec<(u32, u32)>,
     timed_out: bool,
     fail: Option<FailReason>,
+    /// Network latency plus service of every delivery: how long a worker spends on it.
+    cost: SimDuration,
+    /// Bumped when the call ends, so a stale ack timer recognises it.
+    generation: u32,
+    /// It holds one of the subscriber's workers (refused calls do not).
+    has_worker: bool,
 }
 
 /// The broker.
@@ -214,6 +226,9 @@ impl Broker {
                     service: s.service,
                     failure_rate: s.failure_rate,
                     concurrency: s.concurrency,
+                    workers: s.workers,
+                    working: 0,
+                    waiting: VecDeque::new(),
                     ack_timeout: s.ack_timeout,
                     active: false,
                     down_until: SimTime::ZERO,
@@ -558,7 +573,11 @@ impl Broker {
         &mut self,
         cx: &mut Cx<O>,
         call: u32,
+        generation: u32,
     ) -> Result<(), BrokerError> {
+        if self.calls[call as usize].generation != generation {
+            return Ok(()); // the call ended in time; its slot was reused
+        }
         self.calls[call as usize].timed_out = true;
         for i in 0..self.calls[call as usize].items.len() {
             let (d, attempt) = self.calls[call as usize].items[i];
@@ -605,8 +624,17 @@ impl Broker {
         let c = &mut self.calls[call as usize];
         c.items = items;
         c.items.clear();
+        c.generation = c.generation.wrapping_add(1);
+        let had_worker = c.has_worker;
         self.free_calls.push(call);
-        self.subs[sub as usize].busy -= 1;
+        let s = &mut self.subs[sub as usize];
+        s.busy -= 1;
+        if had_worker {
+            s.working -= 1;
+            if let Some(next) = s.waiting.pop_front() {
+                self.begin_work(cx, next);
+            }
+        }
         self.dispatch(cx, sub)
     }
 

@@ -21,6 +21,14 @@ use crate::time::SimDuration;
 use crate::workload::sample;
 
 impl Broker {
+    /// A worker of the call's subscriber starts on it: the call ends after its cost.
+    pub(super) fn begin_work<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) {
+        let c = &mut self.calls[call as usize];
+        c.has_worker = true;
+        self.subs[c.sub as usize].working += 1;
+        cx.sched.after(c.cost, SimEvent::CallDone(call));
+    }
+
     /// Deliveries per call under the topic's current strategy.
     fn call_size(&self, topic: u32) -> usize {
         match self.topics[topic as usize].delivery {
@@ -173,6 +181,9 @@ impl Broker {
             items: Vec::new(),
             timed_out: false,
             fail: None,
+            cost: SimDuration::ZERO,
+            generation: 0,
+            has_worker: false,
         };
         match self.free_calls.pop() {
             Some(i) => {
@@ -180,6 +191,7 @@ impl Broker {
                 c.sub = sub;
                 c.timed_out = false;
                 c.fail = None;
+                c.has_worker = false;
                 debug_assert!(c.items.is_empty());
                 i
             }
@@ -215,18 +227,39 @@ impl Broker {
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
         s.busy += 1;
-        // A refused call costs the round trip only; the service draws are still made so the
-        // stream stays aligned with a variant without the outage.
         let down = cx.now() < s.down_until;
-        let cost = if down {
-            latency
+        let c = &mut self.calls[call as usize];
+        c.cost = SimDuration(latency.0.saturating_add(service.0));
+        if down {
+            // No answer from a subscriber in an outage: with an ack timeout the broker waits
+            // for it (it cannot tell dead from slow), otherwise the connection is refused
+            // after the network latency. No worker is used. The service draws above were
+            // still made, so the stream stays aligned with a variant without the outage.
+            c.fail = Some(FailReason::Unavailable);
+            let generation = c.generation;
+            match s.ack_timeout {
+                Some(t) => {
+                    cx.sched.after(t, SimEvent::AckTimeout { call, generation });
+                    cx.sched.after(t, SimEvent::CallDone(call));
+                }
+                None => cx.sched.after(latency, SimEvent::CallDone(call)),
+            }
+            return Ok(());
+        }
+        let waits = s.working >= s.workers;
+        let cost = c.cost;
+        if waits {
+            s.waiting.push_back(call);
         } else {
-            SimDuration(latency.0.saturating_add(service.0))
-        };
-        self.calls[call as usize].fail = down.then_some(FailReason::Unavailable);
-        cx.sched.after(cost, SimEvent::CallDone(call));
-        if let Some(timeout) = s.ack_timeout.filter(|&t| cost > t) {
-            cx.sched.after(timeout, SimEvent::AckTimeout(call));
+            self.begin_work(cx, call);
+        }
+        // The deadline runs from dispatch, whatever the subscriber does with the call; a
+        // timer is needed only if the call could end after it.
+        let s = &self.subs[sub as usize];
+        if let Some(timeout) = s.ack_timeout.filter(|&t| waits || cost > t) {
+            let generation = self.calls[call as usize].generation;
+            cx.sched
+                .after(timeout, SimEvent::AckTimeout { call, generation });
         }
         Ok(())
     }

@@ -484,3 +484,59 @@ fn event_limit_stops_a_run() {
     let err = Sim::new(&cfg, Log::default()).run().err().unwrap();
     assert_eq!(err, SimError::EventLimit(1_000));
 }
+
+#[test]
+fn a_variant_can_override_with_variants_named_none() {
+    // Regression: with implicit Some, `backoff: None` used to read as "no override".
+    let v = configs(
+        r#"duration: "1s",
+        broker: (retry: (backoff: Fixed("1s"), jitter: Full)),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q")],
+        variants: [(name: "a"), (name: "b", broker: (retry: (backoff: None, jitter: None)))]"#,
+    );
+    use crate::config::{Backoff, Jitter};
+    assert_eq!(v[0].topics[0].retry.jitter, Jitter::Full);
+    assert_eq!(
+        v[1].topics[0].retry.backoff,
+        Backoff::Fixed(crate::time::SimDuration::ZERO)
+    );
+    assert_eq!(v[1].topics[0].retry.jitter, Jitter::None);
+}
+
+#[test]
+fn calls_beyond_the_workers_wait_inside_the_subscriber_and_can_time_out() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (retry: (max_attempts: 1)),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("100ms"), concurrency: 5, workers: 1, ack_timeout: "250ms")],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 5))]"#,
+    )[0];
+    let ev = run(cfg);
+    // All five are dispatched at once; one worker handles them in turn: 100, 200, 300 … ms.
+    let delivered: Vec<u64> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Delivered { .. }))
+        .map(|e| e.t.0 / 1_000_000)
+        .collect();
+    assert_eq!(delivered, [100, 200]);
+    let timed_out: Vec<(u64, u64)> = ev
+        .iter()
+        .filter(|e| {
+            e.kind
+                == Kind::Failed {
+                    reason: FailReason::AckTimeout,
+                }
+        })
+        .map(|e| (e.t.0 / 1_000_000, e.message))
+        .collect();
+    assert_eq!(timed_out, [(250, 2), (250, 3), (250, 4)]);
+    // The subscriber still does the work it was given: wasted handlings, acked late.
+    let late: Vec<u64> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::LateAck { .. }))
+        .map(|e| e.t.0 / 1_000_000)
+        .collect();
+    assert_eq!(late, [300, 400, 500]);
+}

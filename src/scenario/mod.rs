@@ -240,6 +240,15 @@ impl Ctx<'_> {
                 &["subscribers", &q, "topic"],
                 &format!("subscriber `{}`", sub.id),
             )?;
+            if let Some(w) = sub.workers
+                && w.0 > sub.concurrency.0
+            {
+                let msg = format!(
+                    "subscriber `{}`: workers ({}) cannot exceed concurrency ({}): a worker needs a call in flight",
+                    sub.id, w.0, sub.concurrency.0
+                );
+                return Err(self.err(&["subscribers", &q, "workers"], msg));
+            }
             for (field, d) in [("latency", &sub.latency), ("service", &sub.service)] {
                 if let DistSpec::Uniform { min, max } = d
                     && min > max
@@ -290,6 +299,7 @@ impl Ctx<'_> {
                 service: dist(&sub.service),
                 failure_rate: sub.failure_rate.0,
                 concurrency: sub.concurrency.0 as u32,
+                workers: sub.workers.map_or(sub.concurrency.0, |w| w.0) as u32,
                 ack_timeout: sub.ack_timeout.map(|d| d.0),
                 subscribed: sub.subscribed,
             })

@@ -6,6 +6,12 @@ use serde::de::{self, Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Deserialises an override that is present in the file. Not `Option`'s own rule: with
+/// implicit `Some`, `jitter: None` would read as "no override" instead of `Jitter::None`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// Batch size bounds.
 pub type BatchSize = Int<1, 100_000>;
 /// Queue bound.
@@ -232,11 +238,11 @@ pub struct TopicSpec {
 #[serde(deny_unknown_fields)]
 struct TopicStruct {
     name: Name,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     queue: Option<QueueOverlay>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     delivery: Option<DeliverySpec>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     retry: Option<RetryOverlay>,
 }
 
@@ -277,10 +283,18 @@ impl<'de> Deserialize<'de> for TopicSpec {
 #[serde(deny_unknown_fields)]
 pub struct QueueOverlay {
     /// Messages waiting at most.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_len: Option<QueueLen>,
     /// What a full queue does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub overflow: Option<OverflowSpec>,
 }
 
@@ -289,13 +303,25 @@ pub struct QueueOverlay {
 #[serde(deny_unknown_fields)]
 pub struct RetryOverlay {
     /// Attempts in all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_attempts: Option<Attempts>,
     /// Delay schedule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backoff: Option<BackoffSpec>,
     /// Randomisation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jitter: Option<JitterSpec>,
 }
 
@@ -304,13 +330,25 @@ pub struct RetryOverlay {
 #[serde(deny_unknown_fields)]
 pub struct BrokerOverlay {
     /// Strategy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delivery: Option<DeliverySpec>,
     /// Retry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry: Option<RetryOverlay>,
     /// Queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub queue: Option<QueueOverlay>,
 }
 
@@ -360,6 +398,10 @@ pub struct SubscriberSpec {
     /// Calls in flight at once.
     #[serde(default = "one")]
     pub concurrency: Concurrency,
+    /// Handlers working at once (default: `concurrency`); calls in flight beyond them wait
+    /// inside the subscriber, and that wait counts towards the ack timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<Concurrency>,
     /// Deadline of an acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_timeout: Option<PosDur>,

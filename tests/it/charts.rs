@@ -85,7 +85,32 @@ fn no_backoff_makes_more_attempts_per_delivered_message_than_full_jitter() {
             "decorrelated-jitter"
         ]
     );
-    assert!(per_delivered("no-backoff") > per_delivered("full-jitter"));
+    assert!(per_delivered("no-backoff") > 2.0 * per_delivered("full-jitter"));
+    // Recovery: the last sample with more than 20 messages waiting, from metrics.csv.
+    let last_overloaded = |name: &str| -> f64 {
+        let csv = std::fs::read_to_string(out.join("retry-storm").join(name).join("metrics.csv"))
+            .expect("metrics.csv");
+        csv.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                let queue: u64 = cells[2].parse().ok()?;
+                (queue > 20).then(|| cells[0].parse::<f64>().ok()).flatten()
+            })
+            .fold(0.0, f64::max)
+    };
+    let (storm, jitter) = (
+        last_overloaded("no-backoff"),
+        last_overloaded("full-jitter"),
+    );
+    assert!(
+        storm > 80.0,
+        "no-backoff is still overloaded near the end: {storm}"
+    );
+    assert!(
+        jitter < 25.0,
+        "full-jitter recovers right after the outage: {jitter}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -1,3 +1,4 @@
 //! Integration tests, one binary with a module per area.
 
 mod charts;
+mod examples;
