@@ -10,7 +10,12 @@ use std::path::PathBuf;
 
 /// Deterministic discrete-event simulator of a topic-based publish–subscribe broker.
 #[derive(Parser, Debug)]
-#[command(name = "sim", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "sim",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     /// A subcommand; without one, the scenarios are run.
     #[command(subcommand)]
@@ -28,6 +33,13 @@ pub enum Command {
         /// Scenario files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+    },
+    /// Check output folders (`<out>/<scenario>`, run with --trace) against the contract's
+    /// per-delivery rules, conservation laws and their summary.json.
+    Verify {
+        /// Output folders, each holding summary.json and `<variant>/events.jsonl`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
     },
 }
 
@@ -67,6 +79,7 @@ pub struct RunArgs {
 pub fn main(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check { scenarios }) => check(&scenarios),
+        Some(Command::Verify { dirs }) => verify(&dirs),
         None => run(cli.run),
     }
 }
@@ -78,20 +91,73 @@ fn check(paths: &[PathBuf]) -> Result<(), Error> {
     for l in loaded {
         let text = ron::ser::to_string_pretty(&l.spec, pretty.clone()).unwrap_or_default();
         let variants: Vec<&str> = l.variants.iter().map(|v| v.variant.as_str()).collect();
-        let _ = writeln!(stdout, "// {}: ok, variants: {}\n{text}", l.path.display(), variants.join(", "));
+        let _ = writeln!(
+            stdout,
+            "// {}: ok, variants: {}\n{text}",
+            l.path.display(),
+            variants.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Reads every folder first (unreadable input is exit 2), then prints each variant's verdict.
+fn verify(dirs: &[PathBuf]) -> Result<(), Error> {
+    let reports: Vec<_> = dirs
+        .iter()
+        .map(|d| crate::verify::verify_dir(d))
+        .collect::<Result<_, _>>()?;
+    let mut stdout = std::io::stdout().lock();
+    let mut broken = 0;
+    for r in &reports {
+        for v in &r.variants {
+            let n = v.result.violations.len() as u64 + v.result.more;
+            let verdict = if n == 0 {
+                "ok".to_string()
+            } else {
+                format!("{n} violation(s)")
+            };
+            let _ = writeln!(
+                stdout,
+                "{}: {} lines: {verdict}",
+                v.trace.display(),
+                v.result.lines
+            );
+        }
+        for line in r.lines() {
+            let _ = writeln!(stdout, "  {line}");
+        }
+        broken += r.violation_count();
+    }
+    if broken > 0 {
+        return Err(RunError::Violations(broken).into());
     }
     Ok(())
 }
 
 fn run(args: RunArgs) -> Result<(), Error> {
-    let limits = Limits { events_max: args.events_max, pending_max: args.pending_max, ..Limits::default() };
+    let limits = Limits {
+        events_max: args.events_max,
+        pending_max: args.pending_max,
+        ..Limits::default()
+    };
     let loaded = run::load_all(&args.scenarios, args.seed, limits)?;
-    let opts = RunOptions { out: args.out.clone(), seed: args.seed, trace: args.trace, charts: !args.no_charts, limits };
+    let opts = RunOptions {
+        out: args.out.clone(),
+        seed: args.seed,
+        trace: args.trace,
+        charts: !args.no_charts,
+        limits,
+    };
     let mut stdout = std::io::stdout().lock();
     for l in &loaded {
         let summary = run::run_scenario(l, &opts)?;
         if args.json {
-            let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&summary).unwrap_or_default()
+            );
         } else if !args.quiet {
             let _ = write!(stdout, "{}", table::render(&summary));
             let _ = writeln!(stdout, "  → {}", args.out.join(&summary.scenario).display());
@@ -99,7 +165,12 @@ fn run(args: RunArgs) -> Result<(), Error> {
         let broken: Vec<String> = summary
             .variants
             .iter()
-            .flat_map(|v| v.invariants.violations.iter().map(move |x| format!("variant {}: {x}", v.name)))
+            .flat_map(|v| {
+                v.invariants
+                    .violations
+                    .iter()
+                    .map(move |x| format!("variant {}: {x}", v.name))
+            })
             .collect();
         if !broken.is_empty() {
             let cfg = &l.variants[0];

@@ -16,18 +16,32 @@ pub struct InputError {
 
 impl InputError {
     /// An error about `file` at an optional position.
-    pub fn at(file: &std::path::Path, position: Option<(usize, usize)>, message: impl Into<String>) -> Self {
-        InputError { file: Some(file.to_path_buf()), position, message: message.into() }
+    pub fn at(
+        file: &std::path::Path,
+        position: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
+        InputError {
+            file: Some(file.to_path_buf()),
+            position,
+            message: message.into(),
+        }
     }
 
     /// An error about no file in particular (a bad flag value).
     pub fn general(message: impl Into<String>) -> Self {
-        InputError { file: None, position: None, message: message.into() }
+        InputError {
+            file: None,
+            position: None,
+            message: message.into(),
+        }
     }
 
     fn render(&self) -> String {
         match (&self.file, self.position) {
-            (Some(f), Some((line, col))) => format!("{}:{line}:{col}: {}", f.display(), self.message),
+            (Some(f), Some((line, col))) => {
+                format!("{}:{line}:{col}: {}", f.display(), self.message)
+            }
             (Some(f), None) => format!("{}: {}", f.display(), self.message),
             (None, _) => self.message.clone(),
         }
@@ -38,7 +52,9 @@ impl InputError {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A simulator invariant was violated: a bug. Says how to reproduce it.
-    #[error("invariant violated: {what}\n  scenario {scenario}, variant {variant}, seed {seed}\n  reproduce: {command}")]
+    #[error(
+        "invariant violated: {what}\n  scenario {scenario}, variant {variant}, seed {seed}\n  reproduce: {command}"
+    )]
     Invariant {
         /// The invariant and what broke it.
         what: String,
@@ -54,6 +70,9 @@ pub enum RunError {
     /// A limit on the run was reached.
     #[error("limit reached: {0}")]
     Limit(String),
+    /// `sim verify` found broken rules (listed on stdout).
+    #[error("{0} violation(s) of the contract's invariants, listed above")]
+    Violations(u64),
     /// An output file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

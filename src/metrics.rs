@@ -90,7 +90,8 @@ pub struct LatencyStats {
 impl Latency {
     fn new(sigfig: u8) -> Latency {
         // Auto-resizing from 1 ns; the bound only sets the starting size.
-        let mut hist = Histogram::new_with_bounds(1, 1_000_000_000, sigfig).expect("valid histogram bounds");
+        let mut hist =
+            Histogram::new_with_bounds(1, 1_000_000_000, sigfig).expect("valid histogram bounds");
         hist.auto(true);
         Latency { hist, sum_ns: 0 }
     }
@@ -161,7 +162,11 @@ impl Observer for Metrics {
     fn on_event(&mut self, e: &Event) {
         let t = &mut self.topics[e.topic as usize];
         let mut dummy = SubCounts::default();
-        let s = if e.subscriber == NONE { &mut dummy } else { &mut self.subs[e.subscriber as usize] };
+        let s = if e.subscriber == NONE {
+            &mut dummy
+        } else {
+            &mut self.subs[e.subscriber as usize]
+        };
         match e.kind {
             Kind::MessagePublished => t.published += 1,
             Kind::MessageRejected => t.rejected += 1,

@@ -176,7 +176,15 @@ pub const NO_MESSAGE: u64 = u64::MAX;
 impl Event {
     /// An event about a topic only.
     pub fn topic(t: SimTime, topic: u32, kind: Kind) -> Event {
-        Event { t, kind, topic, message: NO_MESSAGE, subscriber: NONE, attempt: 0, status: None }
+        Event {
+            t,
+            kind,
+            topic,
+            message: NO_MESSAGE,
+            subscriber: NONE,
+            attempt: 0,
+            status: None,
+        }
     }
 }
 

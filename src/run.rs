@@ -8,7 +8,7 @@ use crate::error::{Error, InputError, RunError};
 use crate::metrics::Metrics;
 use crate::observe::{Event, Observer, TopicGauge};
 use crate::report::summary::{self, ScenarioSummary, VariantSummary};
-use crate::scenario::{self, Loaded, LoadOptions};
+use crate::scenario::{self, LoadOptions, Loaded};
 use crate::series::Series;
 use crate::sim::{Sim, SimError};
 use crate::time::SimTime;
@@ -58,13 +58,31 @@ impl Observer for Recorders {
 }
 
 /// Loads and validates every file before anything runs or is written.
-pub fn load_all(paths: &[PathBuf], seed: Option<u64>, limits: Limits) -> Result<Vec<Loaded>, InputError> {
-    let opts = LoadOptions { seed, limits: Some(limits) };
-    let loaded: Vec<Loaded> = paths.iter().map(|p| scenario::load(p, opts)).collect::<Result<_, _>>()?;
+pub fn load_all(
+    paths: &[PathBuf],
+    seed: Option<u64>,
+    limits: Limits,
+) -> Result<Vec<Loaded>, InputError> {
+    let opts = LoadOptions {
+        seed,
+        limits: Some(limits),
+    };
+    let loaded: Vec<Loaded> = paths
+        .iter()
+        .map(|p| scenario::load(p, opts))
+        .collect::<Result<_, _>>()?;
     let mut names = std::collections::BTreeMap::new();
     for l in &loaded {
         if let Some(other) = names.insert(l.spec.name.0.clone(), l.path.clone()) {
-            return Err(InputError::at(&l.path, None, format!("scenario name `{}` is also used by {}; outputs would collide", l.spec.name, other.display())));
+            return Err(InputError::at(
+                &l.path,
+                None,
+                format!(
+                    "scenario name `{}` is also used by {}; outputs would collide",
+                    l.spec.name,
+                    other.display()
+                ),
+            ));
         }
     }
     Ok(loaded)
@@ -118,16 +136,26 @@ pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSumma
     let subs: Vec<String> = cfg.subscribers.iter().map(|s| s.name.clone()).collect();
     let create = |name: &str| {
         let path = dir.join(name);
-        File::create(&path).map(BufWriter::new).map_err(|source| RunError::Io { path, source })
+        File::create(&path)
+            .map(BufWriter::new)
+            .map_err(|source| RunError::Io { path, source })
     };
     let rec = Recorders {
         metrics: Metrics::new(topics.len(), subs.len()),
         series: Series::new(create("metrics.csv")?, topics.clone()),
-        trace: if trace { Some(Trace::new(create("events.jsonl")?, &topics, &subs)) } else { None },
+        trace: if trace {
+            Some(Trace::new(create("events.jsonl")?, &topics, &subs))
+        } else {
+            None
+        },
     };
     let (outcome, rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
     let flush = |name: &str, r: std::io::Result<BufWriter<File>>| {
-        r.and_then(|mut w| w.flush()).map_err(|source| RunError::Io { path: dir.join(name), source })
+        r.and_then(|mut w| w.flush())
+            .map_err(|source| RunError::Io {
+                path: dir.join(name),
+                source,
+            })
     };
     flush("metrics.csv", rec.series.finish())?;
     if let Some(t) = rec.trace {
@@ -137,7 +165,11 @@ pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSumma
     Ok(summary::variant_summary(cfg, &outcome, &rec.metrics))
 }
 
-fn write_dead_letters(cfg: &Config, store: &crate::broker::dead_letter::DeadLetterStore, path: &Path) -> Result<(), RunError> {
+fn write_dead_letters(
+    cfg: &Config,
+    store: &crate::broker::dead_letter::DeadLetterStore,
+    path: &Path,
+) -> Result<(), RunError> {
     let mut out = String::from("message,topic,subscriber,reason,attempts,published_s,dead_at_s\n");
     for d in store.kept() {
         out.push_str(&format!(
@@ -151,12 +183,18 @@ fn write_dead_letters(cfg: &Config, store: &crate::broker::dead_letter::DeadLett
             d.dead_at.as_secs_f64()
         ));
     }
-    std::fs::write(path, out).map_err(|source| RunError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, out).map_err(|source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The command that reproduces a run of `cfg`.
 pub fn repro_command(cfg: &Config) -> String {
-    format!("sim scenarios/{}.ron --seed {} --trace", cfg.scenario, cfg.seed)
+    format!(
+        "sim scenarios/{}.ron --seed {} --trace",
+        cfg.scenario, cfg.seed
+    )
 }
 
 fn sim_error(cfg: &Config, e: SimError) -> RunError {
@@ -168,6 +206,9 @@ fn sim_error(cfg: &Config, e: SimError) -> RunError {
             seed: cfg.seed,
             command: repro_command(cfg),
         },
-        other => RunError::Limit(format!("{other} (scenario {}, variant {}, seed {})", cfg.scenario, cfg.variant, cfg.seed)),
+        other => RunError::Limit(format!(
+            "{other} (scenario {}, variant {}, seed {})",
+            cfg.scenario, cfg.variant, cfg.seed
+        )),
     }
 }

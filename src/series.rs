@@ -8,8 +8,7 @@ use crate::time::SimTime;
 use std::io::{self, Write};
 
 /// The header of metrics.csv (contract: fixed).
-pub const HEADER: &str =
-    "t_s,topic,queue_length,in_flight,published,accepted,rejected,delivered,failed,retried,dead_lettered,dropped";
+pub const HEADER: &str = "t_s,topic,queue_length,in_flight,published,accepted,rejected,delivered,failed,retried,dead_lettered,dropped";
 
 #[derive(Clone, Copy, Default)]
 struct Cumulative {
@@ -37,7 +36,14 @@ impl<W: Write> Series<W> {
     pub fn new(mut out: W, topic_names: Vec<String>) -> Series<W> {
         let error = writeln!(out, "{HEADER}").err();
         let counts = vec![Cumulative::default(); topic_names.len()];
-        Series { out, topic_names, counts, last_sample: None, error, rows: 0 }
+        Series {
+            out,
+            topic_names,
+            counts,
+            last_sample: None,
+            error,
+            rows: 0,
+        }
     }
 
     /// The instant of the last row written.

@@ -70,7 +70,11 @@ impl<'c, O: Observer> Sim<'c, O> {
             cfg,
             sched: Scheduler::new(),
             broker: Broker::new(cfg),
-            publishers: cfg.publishers.iter().map(|p| Publisher::new(p, cfg.seed)).collect(),
+            publishers: cfg
+                .publishers
+                .iter()
+                .map(|p| Publisher::new(p, cfg.seed))
+                .collect(),
             obs,
             gauges: Vec::new(),
             events: 0,
@@ -79,11 +83,15 @@ impl<'c, O: Observer> Sim<'c, O> {
         };
         for (i, s) in cfg.subscribers.iter().enumerate() {
             if s.subscribed {
-                let mut cx = Cx { sched: &mut sim.sched, obs: &mut sim.obs };
+                let mut cx = Cx {
+                    sched: &mut sim.sched,
+                    obs: &mut sim.obs,
+                };
                 sim.broker.subscribe(&mut cx, i as u32);
             }
         }
-        sim.sched.after(crate::time::SimDuration::ZERO, SimEvent::Sample);
+        sim.sched
+            .after(crate::time::SimDuration::ZERO, SimEvent::Sample);
         for (i, a) in cfg.timeline.iter().enumerate() {
             // Validated: no action is after `duration`, so never in the past here.
             let _ = sim.sched.at(a.at, SimEvent::Action(i as u32));
@@ -153,7 +161,10 @@ impl<'c, O: Observer> Sim<'c, O> {
     }
 
     fn handle(&mut self, event: SimEvent) -> Result<(), SimError> {
-        let mut cx = Cx { sched: &mut self.sched, obs: &mut self.obs };
+        let mut cx = Cx {
+            sched: &mut self.sched,
+            obs: &mut self.obs,
+        };
         let b = &mut self.broker;
         match event {
             SimEvent::Publish(p) => {
@@ -166,7 +177,10 @@ impl<'c, O: Observer> Sim<'c, O> {
             }
             SimEvent::CallDone(call) => b.on_call_done(&mut cx, call)?,
             SimEvent::AckTimeout(call) => b.on_ack_timeout(&mut cx, call)?,
-            SimEvent::RetryDue { delivery, generation } => b.on_retry_due(&mut cx, delivery, generation)?,
+            SimEvent::RetryDue {
+                delivery,
+                generation,
+            } => b.on_retry_due(&mut cx, delivery, generation)?,
             SimEvent::Linger { topic, epoch } => b.on_linger(&mut cx, topic, epoch)?,
             SimEvent::Action(i) => self.act(i)?,
             SimEvent::Sample => {
@@ -178,7 +192,10 @@ impl<'c, O: Observer> Sim<'c, O> {
     }
 
     fn act(&mut self, i: u32) -> Result<(), SimError> {
-        let mut cx = Cx { sched: &mut self.sched, obs: &mut self.obs };
+        let mut cx = Cx {
+            sched: &mut self.sched,
+            obs: &mut self.obs,
+        };
         let b = &mut self.broker;
         let now = cx.sched.now();
         let all_topics = 0..self.cfg.topics.len() as u32;
@@ -213,8 +230,14 @@ impl<'c, O: Observer> Sim<'c, O> {
             events_processed: self.events,
             pending: topics.clone().map(|t| b.topic_pending(t)).collect(),
             accepted: topics.clone().map(|t| b.topic_stats(t).accepted).collect(),
-            subscribers: topics.clone().map(|t| b.topic_stats(t).subscribers).collect(),
-            queue_length: topics.clone().map(|t| b.topic_stats(t).queue_length).collect(),
+            subscribers: topics
+                .clone()
+                .map(|t| b.topic_stats(t).subscribers)
+                .collect(),
+            queue_length: topics
+                .clone()
+                .map(|t| b.topic_stats(t).queue_length)
+                .collect(),
             queue_length_peak: topics.map(|t| b.topic_stats(t).queue_length_peak).collect(),
             transitions_checked: b.transitions_checked(),
             dead_letters: std::mem::take(&mut b.dead_letters),

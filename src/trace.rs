@@ -99,13 +99,18 @@ impl<W: Write> Trace<W> {
                     field(buf, "duplicate", "true", false);
                 }
             }
-            Kind::Failed { reason } | Kind::DeadLetter { reason } => field(buf, "reason", reason.name(), true),
+            Kind::Failed { reason } | Kind::DeadLetter { reason } => {
+                field(buf, "reason", reason.name(), true)
+            }
             Kind::RetryScheduled { delay } => field(buf, "delay_ns", num.format(delay.0), false),
             Kind::BatchFlush { size, reason } => {
                 field(buf, "size", num.format(size), false);
                 field(buf, "reason", reason.name(), true);
             }
-            Kind::Backpressure { policy, queue_length } => {
+            Kind::Backpressure {
+                policy,
+                queue_length,
+            } => {
                 field(buf, "policy", policy.name(), true);
                 field(buf, "queue_length", num.format(queue_length), false);
             }
@@ -113,7 +118,12 @@ impl<W: Write> Trace<W> {
                 field(buf, "from", &from.label(), true);
                 field(buf, "to", &to.label(), true);
             }
-            Kind::LateAck { duplicate } => field(buf, "duplicate", if duplicate { "true" } else { "false" }, false),
+            Kind::LateAck { duplicate } => field(
+                buf,
+                "duplicate",
+                if duplicate { "true" } else { "false" },
+                false,
+            ),
             _ => {}
         }
     }

@@ -201,7 +201,10 @@ mod tests {
     #[test]
     fn ramp_count_matches_average_rate_and_increases() {
         let times = all_times(publisher(
-            Arrivals::Ramp { from_rate: 0.0, to_rate: 2000.0 },
+            Arrivals::Ramp {
+                from_rate: 0.0,
+                to_rate: 2000.0,
+            },
             0,
             100,
         ));
@@ -220,12 +223,21 @@ mod tests {
             Dist::Const(ms(4)),
             Dist::Uniform(ms(2), ms(6)),
             Dist::Exp(ms(4)),
-            Dist::LogNormal { median: ms(4), sigma: 0.5 },
+            Dist::LogNormal {
+                median: ms(4),
+                sigma: 0.5,
+            },
         ] {
             let n = 100_000;
-            let mean = (0..n).map(|_| sample(&dist, &mut rng).as_secs_f64()).sum::<f64>() / n as f64;
+            let mean = (0..n)
+                .map(|_| sample(&dist, &mut rng).as_secs_f64())
+                .sum::<f64>()
+                / n as f64;
             let expect = mean_secs(&dist);
-            assert!((mean / expect - 1.0).abs() < 0.02, "{dist:?}: {mean} vs {expect}");
+            assert!(
+                (mean / expect - 1.0).abs() < 0.02,
+                "{dist:?}: {mean} vs {expect}"
+            );
         }
     }
 }

@@ -12,13 +12,25 @@ use crate::observe::{Event, Kind, Observer};
 
 impl Broker {
     /// Applies the bound of `topic` to message `id`. True when the message is accepted.
-    pub(super) fn admit<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, id: u64) -> Result<bool, BrokerError> {
+    pub(super) fn admit<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        id: u64,
+    ) -> Result<bool, BrokerError> {
         let t = &self.topics[topic as usize];
         if t.queue_len < t.queue.max_len {
             return Ok(true);
         }
         let policy = t.queue.overflow;
-        let mut e = Event::topic(cx.now(), topic, Kind::Backpressure { policy, queue_length: t.queue_len });
+        let mut e = Event::topic(
+            cx.now(),
+            topic,
+            Kind::Backpressure {
+                policy,
+                queue_length: t.queue_len,
+            },
+        );
         e.message = id;
         cx.emit(e);
         match policy {

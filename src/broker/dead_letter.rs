@@ -35,7 +35,11 @@ pub struct DeadLetterStore {
 impl DeadLetterStore {
     /// A store keeping at most `kept_max` records in full.
     pub fn new(kept_max: usize) -> Self {
-        DeadLetterStore { kept: Vec::new(), kept_max, count: 0 }
+        DeadLetterStore {
+            kept: Vec::new(),
+            kept_max,
+            count: 0,
+        }
     }
 
     /// Adds one.

@@ -99,11 +99,21 @@ pub struct IllegalTransition {
 
 /// Checks one transition.
 #[inline]
-pub fn check(message: u64, subscriber: u32, from: Status, to: Status) -> Result<(), IllegalTransition> {
+pub fn check(
+    message: u64,
+    subscriber: u32,
+    from: Status,
+    to: Status,
+) -> Result<(), IllegalTransition> {
     if allowed(from, to) {
         Ok(())
     } else {
-        Err(IllegalTransition { message, subscriber, from, to })
+        Err(IllegalTransition {
+            message,
+            subscriber,
+            from,
+            to,
+        })
     }
 }
 
@@ -113,7 +123,15 @@ mod tests {
     use Status::*;
 
     const ALL: [Status; 9] = [
-        Created, Queued, Delivering, Delivered, Failed, RetryScheduled, DeadLetter, Dropped, Discarded,
+        Created,
+        Queued,
+        Delivering,
+        Delivered,
+        Failed,
+        RetryScheduled,
+        DeadLetter,
+        Dropped,
+        Discarded,
     ];
 
     #[test]
@@ -133,7 +151,10 @@ mod tests {
 
     #[test]
     fn only_queued_leads_to_delivering() {
-        let ins: Vec<_> = ALL.into_iter().filter(|&from| allowed(from, Delivering)).collect();
+        let ins: Vec<_> = ALL
+            .into_iter()
+            .filter(|&from| allowed(from, Delivering))
+            .collect();
         assert_eq!(ins, vec![Queued]);
     }
 
@@ -147,6 +168,9 @@ mod tests {
     #[test]
     fn check_names_the_bad_step() {
         let e = check(7, 2, Delivered, Queued).unwrap_err();
-        assert_eq!(e.to_string(), "lifecycle: delivery of message 7 to subscriber #2 went delivered → queued");
+        assert_eq!(
+            e.to_string(),
+            "lifecycle: delivery of message 7 to subscriber #2 went delivered → queued"
+        );
     }
 }

@@ -38,7 +38,9 @@ pub enum BrokerError {
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
     /// Too many deliveries alive at once.
-    #[error("more than {0} deliveries pending at once (raise --pending-max, bound the queues, or shorten the run)")]
+    #[error(
+        "more than {0} deliveries pending at once (raise --pending-max, bound the queues, or shorten the run)"
+    )]
     PendingLimit(u64),
 }
 
@@ -302,7 +304,11 @@ impl Broker {
     }
 
     /// Deregisters subscriber `sub`: every delivery it still had pending is discarded.
-    pub fn unsubscribe<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) -> Result<(), BrokerError> {
+    pub fn unsubscribe<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        sub: u32,
+    ) -> Result<(), BrokerError> {
         if !self.subs[sub as usize].active {
             return Ok(());
         }
@@ -429,7 +435,10 @@ impl Broker {
             if !msg.in_order {
                 msg.in_order = true;
                 let generation = self.msgs.generation(mi);
-                self.topics[topic].order.push_back(Ref { idx: mi, generation });
+                self.topics[topic].order.push_back(Ref {
+                    idx: mi,
+                    generation,
+                });
             }
         }
         let r = Ref { idx: d, generation };
@@ -533,7 +542,11 @@ impl Broker {
     }
 
     /// A call's acknowledgement deadline passed: its unacknowledged attempts fail.
-    pub fn on_ack_timeout<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
+    pub fn on_ack_timeout<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+    ) -> Result<(), BrokerError> {
         self.calls[call as usize].timed_out = true;
         for i in 0..self.calls[call as usize].items.len() {
             let (d, attempt) = self.calls[call as usize].items[i];
@@ -547,7 +560,11 @@ impl Broker {
 
     /// A call ended: each of its attempts is acknowledged or fails, or, if its deadline had
     /// already passed, is a late acknowledgement the broker ignores.
-    pub fn on_call_done<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
+    pub fn on_call_done<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+    ) -> Result<(), BrokerError> {
         let sub = self.calls[call as usize].sub;
         let fail = self.calls[call as usize].fail;
         let items = std::mem::take(&mut self.calls[call as usize].items);
@@ -595,7 +612,12 @@ impl Broker {
     }
 
     /// An attempt failed: retry after a backoff, or dead-letter after the last attempt.
-    fn fail<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32, reason: FailReason) -> Result<(), BrokerError> {
+    fn fail<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        d: u32,
+        reason: FailReason,
+    ) -> Result<(), BrokerError> {
         let (mi, sub) = (self.dels.get(d).msg, self.dels.get(d).sub);
         let topic = self.msgs.get(mi).topic as usize;
         self.topics[topic].in_flight -= 1;
@@ -610,7 +632,13 @@ impl Broker {
                 self.dels.get_mut(d).prev_delay = delay;
                 cx.emit(self.delivery_event(cx.now(), d, Kind::RetryScheduled { delay }));
                 let generation = self.dels.generation(d);
-                cx.sched.after(delay, SimEvent::RetryDue { delivery: d, generation });
+                cx.sched.after(
+                    delay,
+                    SimEvent::RetryDue {
+                        delivery: d,
+                        generation,
+                    },
+                );
             }
             retry::Decision::DeadLetter => {
                 self.transition(d, Status::DeadLetter)?;
@@ -631,7 +659,12 @@ impl Broker {
     }
 
     /// A backoff ended: the delivery rejoins the tail of its queue.
-    pub fn on_retry_due<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32, generation: u32) -> Result<(), BrokerError> {
+    pub fn on_retry_due<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        d: u32,
+        generation: u32,
+    ) -> Result<(), BrokerError> {
         if !self.dels.is_live(d, generation) || self.dels.get(d).status != Status::RetryScheduled {
             return Ok(()); // discarded while waiting
         }

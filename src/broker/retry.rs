@@ -20,10 +20,18 @@ pub enum Decision {
 pub fn base_delay(backoff: &Backoff, attempt: u32) -> SimDuration {
     match *backoff {
         Backoff::Fixed(d) => d,
-        Backoff::Exponential { initial, factor, max } => {
+        Backoff::Exponential {
+            initial,
+            factor,
+            max,
+        } => {
             let exp = attempt.saturating_sub(1).min(1_000) as i32;
             let ns = initial.0 as f64 * libm::pow(factor, f64::from(exp));
-            SimDuration(if ns >= max.0 as f64 { max.0 } else { ns.round() as u64 })
+            SimDuration(if ns >= max.0 as f64 {
+                max.0
+            } else {
+                ns.round() as u64
+            })
         }
     }
 }
@@ -46,7 +54,12 @@ fn initial(backoff: &Backoff) -> SimDuration {
 
 /// Decides after failed attempt `attempt`; `previous` is the last delay this delivery waited
 /// (zero before its first retry). Draws from `rng` only when jitter needs it.
-pub fn decide(policy: &RetryPolicy, attempt: u32, previous: SimDuration, rng: &mut Stream) -> Decision {
+pub fn decide(
+    policy: &RetryPolicy,
+    attempt: u32,
+    previous: SimDuration,
+    rng: &mut Stream,
+) -> Decision {
     if attempt >= policy.max_attempts {
         return Decision::DeadLetter;
     }
@@ -93,10 +106,22 @@ mod tests {
     fn last_attempt_goes_to_dead_letter() {
         let mut rng = Stream::new(1, "j");
         let p = exp_policy(Jitter::None);
-        assert_eq!(decide(&p, 5, SimDuration::ZERO, &mut rng), Decision::Retry(SimDuration::from_ms(100)));
-        assert_eq!(decide(&p, 6, SimDuration::ZERO, &mut rng), Decision::DeadLetter);
-        let once = RetryPolicy { max_attempts: 1, ..p };
-        assert_eq!(decide(&once, 1, SimDuration::ZERO, &mut rng), Decision::DeadLetter);
+        assert_eq!(
+            decide(&p, 5, SimDuration::ZERO, &mut rng),
+            Decision::Retry(SimDuration::from_ms(100))
+        );
+        assert_eq!(
+            decide(&p, 6, SimDuration::ZERO, &mut rng),
+            Decision::DeadLetter
+        );
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..p
+        };
+        assert_eq!(
+            decide(&once, 1, SimDuration::ZERO, &mut rng),
+            Decision::DeadLetter
+        );
     }
 
     proptest! {

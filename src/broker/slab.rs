@@ -15,7 +15,12 @@ pub struct Placed {
 
 impl<T> Slab<T> {
     pub fn new() -> Self {
-        Slab { items: Vec::new(), generations: Vec::new(), used: Vec::new(), free: Vec::new() }
+        Slab {
+            items: Vec::new(),
+            generations: Vec::new(),
+            used: Vec::new(),
+            free: Vec::new(),
+        }
     }
 
     #[inline]
@@ -25,7 +30,8 @@ impl<T> Slab<T> {
             self.used[idx as usize] = true;
             Placed { idx }
         } else {
-            let idx = u32::try_from(self.items.len()).expect("slab: more than u32::MAX records alive");
+            let idx =
+                u32::try_from(self.items.len()).expect("slab: more than u32::MAX records alive");
             self.items.push(value);
             self.generations.push(0);
             self.used.push(true);

@@ -59,12 +59,21 @@ impl Broker {
             s.ready.extend(held);
         }
         if size > 0 {
-            cx.emit(Event::topic(cx.now(), topic, Kind::BatchFlush { size, reason }));
+            cx.emit(Event::topic(
+                cx.now(),
+                topic,
+                Kind::BatchFlush { size, reason },
+            ));
         }
     }
 
     /// The linger timer of batch `epoch` of `topic` went off.
-    pub fn on_linger<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, epoch: u32) -> Result<(), BrokerError> {
+    pub fn on_linger<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        epoch: u32,
+    ) -> Result<(), BrokerError> {
         let t = &self.topics[topic as usize];
         if t.batch_epoch != epoch || t.batch_len == 0 {
             return Ok(()); // that batch was already flushed
@@ -74,27 +83,46 @@ impl Broker {
     }
 
     /// A `Flush` action: releases the open batch now.
-    pub fn flush_now<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) -> Result<(), BrokerError> {
+    pub fn flush_now<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+    ) -> Result<(), BrokerError> {
         self.flush(cx, topic, FlushReason::Manual);
         self.dispatch_topic(cx, topic)
     }
 
     /// Hot swap of `topic`'s strategy; queues and the held batch are kept.
-    pub fn swap<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, to: Strategy) -> Result<(), BrokerError> {
+    pub fn swap<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        to: Strategy,
+    ) -> Result<(), BrokerError> {
         let from = self.topics[topic as usize].delivery;
         self.topics[topic as usize].delivery = to;
-        cx.emit(Event::topic(cx.now(), topic, Kind::StrategySwapped { from, to }));
+        cx.emit(Event::topic(
+            cx.now(),
+            topic,
+            Kind::StrategySwapped { from, to },
+        ));
         let batch_len = self.topics[topic as usize].batch_len;
         match to {
             Strategy::Immediate => self.flush(cx, topic, FlushReason::Swap),
-            Strategy::Batched { size, .. } if batch_len >= size => self.flush(cx, topic, FlushReason::Size),
+            Strategy::Batched { size, .. } if batch_len >= size => {
+                self.flush(cx, topic, FlushReason::Size)
+            }
             Strategy::Batched { .. } => {}
         }
         self.dispatch_topic(cx, topic)
     }
 
     /// Dispatches for every active subscriber of `topic`, in declaration order.
-    pub(super) fn dispatch_topic<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) -> Result<(), BrokerError> {
+    pub(super) fn dispatch_topic<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+    ) -> Result<(), BrokerError> {
         for i in 0..self.topics[topic as usize].subs.len() {
             let sub = self.topics[topic as usize].subs[i];
             self.dispatch(cx, sub)?;
@@ -103,7 +131,11 @@ impl Broker {
     }
 
     /// Starts calls to `sub` while it has a free slot and released deliveries.
-    pub(super) fn dispatch<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) -> Result<(), BrokerError> {
+    pub(super) fn dispatch<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        sub: u32,
+    ) -> Result<(), BrokerError> {
         let topic = self.subs[sub as usize].topic;
         let per_call = self.call_size(topic);
         loop {
@@ -133,7 +165,12 @@ impl Broker {
     }
 
     fn take_call_slot(&mut self, sub: u32) -> u32 {
-        let fresh = Call { sub, items: Vec::new(), timed_out: false, fail: None };
+        let fresh = Call {
+            sub,
+            items: Vec::new(),
+            timed_out: false,
+            fail: None,
+        };
         match self.free_calls.pop() {
             Some(i) => {
                 let c = &mut self.calls[i as usize];
@@ -166,7 +203,11 @@ impl Broker {
             self.topics[topic as usize].in_flight += 1;
             cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
             let s = &mut self.subs[sub as usize];
-            service = SimDuration(service.0.saturating_add(sample(&s.service, &mut s.rng_service).0));
+            service = SimDuration(
+                service
+                    .0
+                    .saturating_add(sample(&s.service, &mut s.rng_service).0),
+            );
         }
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
@@ -174,7 +215,11 @@ impl Broker {
         // A refused call costs the round trip only; the service draws are still made so the
         // stream stays aligned with a variant without the outage.
         let down = cx.now() < s.down_until;
-        let cost = if down { latency } else { SimDuration(latency.0.saturating_add(service.0)) };
+        let cost = if down {
+            latency
+        } else {
+            SimDuration(latency.0.saturating_add(service.0))
+        };
         self.calls[call as usize].fail = down.then_some(FailReason::Unavailable);
         cx.sched.after(cost, SimEvent::CallDone(call));
         if let Some(timeout) = s.ack_timeout.filter(|&t| cost > t) {

@@ -5,8 +5,8 @@
 use crate::config::Config;
 use crate::metrics::{LatencyStats, Metrics};
 use crate::sim::Outcome;
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 /// A map that keeps declaration order in JSON (topics and subscribers as the file lists them).
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +69,13 @@ pub struct LatencyJson {
 
 impl From<LatencyStats> for LatencyJson {
     fn from(s: LatencyStats) -> Self {
-        LatencyJson { mean: s.mean, p50: s.p50, p90: s.p90, p99: s.p99, max: s.max }
+        LatencyJson {
+            mean: s.mean,
+            p50: s.p50,
+            p90: s.p90,
+            p99: s.p99,
+            max: s.max,
+        }
     }
 }
 
@@ -154,7 +160,10 @@ pub struct Invariants {
 
 /// Builds a variant's summary and checks both conservation laws for every topic.
 pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantSummary {
-    let mut inv = Invariants { checked: outcome.transitions_checked, violations: Vec::new() };
+    let mut inv = Invariants {
+        checked: outcome.transitions_checked,
+        violations: Vec::new(),
+    };
     let mut topics = Vec::new();
     for (i, t) in cfg.topics.iter().enumerate() {
         let c = &m.topics[i];

@@ -6,7 +6,16 @@ use std::fmt::Write;
 /// Renders the table (plain text, no colour).
 pub fn render(s: &ScenarioSummary) -> String {
     let head = [
-        "variant", "topic", "published", "delivered", "rejected", "dropped", "dead", "dup", "p50", "p99",
+        "variant",
+        "topic",
+        "published",
+        "delivered",
+        "rejected",
+        "dropped",
+        "dead",
+        "dup",
+        "p50",
+        "p99",
     ];
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for v in &s.variants {

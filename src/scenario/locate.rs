@@ -16,7 +16,10 @@ pub struct Locator<'a> {
 impl<'a> Locator<'a> {
     /// A locator over `src`.
     pub fn new(src: &'a str) -> Self {
-        Locator { src, code: blank_comments(src) }
+        Locator {
+            src,
+            code: blank_comments(src),
+        }
     }
 
     /// The 1-based (line, column) of the last anchor found along the path.
@@ -96,9 +99,13 @@ mod tests {
 
     #[test]
     fn finds_along_a_path_and_skips_comments() {
-        let src = "// topic: \"x\"\nScenario(\n  subscribers: [\n    (id: \"a\", topic: \"x\"),\n  ],\n)";
+        let src =
+            "// topic: \"x\"\nScenario(\n  subscribers: [\n    (id: \"a\", topic: \"x\"),\n  ],\n)";
         let l = Locator::new(src);
-        assert_eq!(l.find(&["subscribers", "\"a\"", "topic", "\"x\""]), Some((4, 25)));
+        assert_eq!(
+            l.find(&["subscribers", "\"a\"", "topic", "\"x\""]),
+            Some((4, 25))
+        );
         assert_eq!(l.find(&["nowhere"]), None);
     }
 

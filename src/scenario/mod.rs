@@ -51,19 +51,36 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Loaded, InputError> {
 }
 
 fn read(path: &Path) -> Result<String, InputError> {
-    let meta = std::fs::metadata(path).map_err(|e| InputError::at(path, None, format!("cannot read the scenario: {e}")))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InputError::at(path, None, format!("cannot read the scenario: {e}")))?;
     if meta.is_dir() {
-        return Err(InputError::at(path, None, "is a directory, expected a scenario file (.ron)"));
+        return Err(InputError::at(
+            path,
+            None,
+            "is a directory, expected a scenario file (.ron)",
+        ));
     }
     if meta.len() > FILE_BYTES_MAX {
-        return Err(InputError::at(path, None, format!("is {} bytes; a scenario file may be at most {FILE_BYTES_MAX} bytes", meta.len())));
+        return Err(InputError::at(
+            path,
+            None,
+            format!(
+                "is {} bytes; a scenario file may be at most {FILE_BYTES_MAX} bytes",
+                meta.len()
+            ),
+        ));
     }
-    let bytes = std::fs::read(path).map_err(|e| InputError::at(path, None, format!("cannot read the scenario: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::at(path, None, format!("cannot read the scenario: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]);
         let pos = locate::line_col(&prefix, prefix.len());
-        InputError::at(path, Some(pos), "the file is not UTF-8 text (invalid byte here)")
+        InputError::at(
+            path,
+            Some(pos),
+            "the file is not UTF-8 text (invalid byte here)",
+        )
     })
 }
 
@@ -76,21 +93,41 @@ pub fn parse_str(path: &Path, source: &str, opts: LoadOptions) -> Result<Loaded,
         let pos = (e.span.start.line, e.span.start.col);
         InputError::at(path, Some(pos), explain_ron(&e.code))
     })?;
-    let ctx = Ctx { path, loc: Locator::new(source) };
+    let ctx = Ctx {
+        path,
+        loc: Locator::new(source),
+    };
     let variants = ctx.build(&spec, opts)?;
-    Ok(Loaded { path: path.to_path_buf(), spec, variants })
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        spec,
+        variants,
+    })
 }
 
 /// RON's messages, with a hint where they are terse.
 fn explain_ron(code: &ron::Error) -> String {
     match code {
-        ron::Error::NoSuchStructField { expected, found, .. } => {
-            format!("unknown field `{found}`; expected one of: {}", expected.join(", "))
+        ron::Error::NoSuchStructField {
+            expected, found, ..
+        } => {
+            format!(
+                "unknown field `{found}`; expected one of: {}",
+                expected.join(", ")
+            )
         }
-        ron::Error::NoSuchEnumVariant { expected, found, .. } => {
-            format!("unknown variant `{found}`; expected one of: {}", expected.join(", "))
+        ron::Error::NoSuchEnumVariant {
+            expected, found, ..
+        } => {
+            format!(
+                "unknown variant `{found}`; expected one of: {}",
+                expected.join(", ")
+            )
         }
-        ron::Error::Eof => "unexpected end of file: the scenario is empty or incomplete; expected Scenario( ... )".into(),
+        ron::Error::Eof => {
+            "unexpected end of file: the scenario is empty or incomplete; expected Scenario( ... )"
+                .into()
+        }
         other => other.to_string(),
     }
 }
@@ -114,7 +151,11 @@ impl Ctx<'_> {
         let timeline = self.timeline(s, &topics, &subs)?;
         let subscribers = self.subscribers(s, &topics);
         let variants: Vec<VariantSpec> = if s.variants.is_empty() {
-            vec![VariantSpec { name: values::Name("default".into()), description: String::new(), broker: BrokerOverlay::default() }]
+            vec![VariantSpec {
+                name: values::Name("default".into()),
+                description: String::new(),
+                broker: BrokerOverlay::default(),
+            }]
         } else {
             s.variants.clone()
         };
@@ -124,7 +165,10 @@ impl Ctx<'_> {
             let anchor = quoted(&v.name.0);
             self.check_folder_name(&v.name.0, &["variants", &anchor])?;
             if seen.insert(v.name.0.clone(), ()).is_some() {
-                return Err(self.err(&["variants", &anchor, &anchor], format!("variant `{}` is declared twice", v.name)));
+                return Err(self.err(
+                    &["variants", &anchor, &anchor],
+                    format!("variant `{}` is declared twice", v.name),
+                ));
             }
             let broker = overlay_broker(&s.broker, &v.broker);
             let cfg = Config {
@@ -149,7 +193,12 @@ impl Ctx<'_> {
 
     fn check_folder_name(&self, name: &str, anchors: &[&str]) -> Result<(), InputError> {
         if name.contains('/') || name.starts_with('.') {
-            return Err(self.err(anchors, format!("`{name}` names an output folder: it may not contain `/` or start with `.`")));
+            return Err(self.err(
+                anchors,
+                format!(
+                    "`{name}` names an output folder: it may not contain `/` or start with `.`"
+                ),
+            ));
         }
         Ok(())
     }
@@ -162,42 +211,76 @@ impl Ctx<'_> {
         for (i, t) in s.topics.iter().enumerate() {
             if topics.insert(t.name.0.clone(), i as u32).is_some() {
                 let q = quoted(&t.name.0);
-                return Err(self.err(&["topics", &q, &q], format!("topic `{}` is declared twice", t.name)));
+                return Err(self.err(
+                    &["topics", &q, &q],
+                    format!("topic `{}` is declared twice", t.name),
+                ));
             }
         }
         Ok(topics)
     }
 
-    fn index_subscribers(&self, s: &Scenario, topics: &BTreeMap<String, u32>) -> Result<BTreeMap<String, u32>, InputError> {
+    fn index_subscribers(
+        &self,
+        s: &Scenario,
+        topics: &BTreeMap<String, u32>,
+    ) -> Result<BTreeMap<String, u32>, InputError> {
         let mut subs = BTreeMap::new();
         for (i, sub) in s.subscribers.iter().enumerate() {
             let q = quoted(&sub.id.0);
             if subs.insert(sub.id.0.clone(), i as u32).is_some() {
-                return Err(self.err(&["subscribers", &q, &q], format!("subscriber `{}` is declared twice", sub.id)));
+                return Err(self.err(
+                    &["subscribers", &q, &q],
+                    format!("subscriber `{}` is declared twice", sub.id),
+                ));
             }
-            self.topic_ref(topics, &sub.topic, &["subscribers", &q, "topic"], &format!("subscriber `{}`", sub.id))?;
+            self.topic_ref(
+                topics,
+                &sub.topic,
+                &["subscribers", &q, "topic"],
+                &format!("subscriber `{}`", sub.id),
+            )?;
             for (field, d) in [("latency", &sub.latency), ("service", &sub.service)] {
                 if let DistSpec::Uniform { min, max } = d
                     && min > max
                 {
-                    return Err(self.err(&["subscribers", &q, field], format!("subscriber `{}`: Uniform needs min ≤ max", sub.id)));
+                    return Err(self.err(
+                        &["subscribers", &q, field],
+                        format!("subscriber `{}`: Uniform needs min ≤ max", sub.id),
+                    ));
                 }
             }
         }
         Ok(subs)
     }
 
-    fn topic_ref(&self, topics: &BTreeMap<String, u32>, name: &values::Name, anchors: &[&str], what: &str) -> Result<u32, InputError> {
+    fn topic_ref(
+        &self,
+        topics: &BTreeMap<String, u32>,
+        name: &values::Name,
+        anchors: &[&str],
+        what: &str,
+    ) -> Result<u32, InputError> {
         topics.get(&name.0).copied().ok_or_else(|| {
             let mut a = anchors.to_vec();
             let q = quoted(&name.0);
             a.push(&q);
             let known: Vec<&str> = topics.keys().map(String::as_str).collect();
-            self.err(&a, format!("{what} refers to topic `{name}`, which is not declared; declared topics: {}", known.join(", ")))
+            self.err(
+                &a,
+                format!(
+                    "{what} refers to topic `{name}`, which is not declared; declared topics: {}",
+                    known.join(", ")
+                ),
+            )
         })
     }
 
-    fn subscribers(&self, s: &Scenario, topics: &BTreeMap<String, u32>) -> Vec<config::SubscriberConfig> {
+    fn subscribers(
+        &self,
+        s: &Scenario,
+        topics: &BTreeMap<String, u32>,
+    ) -> Vec<config::SubscriberConfig> {
         s.subscribers
             .iter()
             .map(|sub| config::SubscriberConfig {
@@ -213,12 +296,19 @@ impl Ctx<'_> {
             .collect()
     }
 
-    fn publishers(&self, s: &Scenario, topics: &BTreeMap<String, u32>) -> Result<Vec<config::PublisherConfig>, InputError> {
+    fn publishers(
+        &self,
+        s: &Scenario,
+        topics: &BTreeMap<String, u32>,
+    ) -> Result<Vec<config::PublisherConfig>, InputError> {
         let end = SimTime(s.duration.0.0);
         let mut names = BTreeMap::new();
         let mut out = Vec::new();
         for (i, p) in s.publishers.iter().enumerate() {
-            let name = p.id.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| format!("{}#{i}", p.topic));
+            let name =
+                p.id.as_ref()
+                    .map(|n| n.0.clone())
+                    .unwrap_or_else(|| format!("{}#{i}", p.topic));
             let q = quoted(&p.topic.0);
             let anchors: Vec<String> = match &p.id {
                 Some(id) => vec!["publishers".into(), quoted(&id.0)],
@@ -228,14 +318,33 @@ impl Ctx<'_> {
             if names.insert(name.clone(), ()).is_some() {
                 return Err(self.err(&anchors, format!("publisher `{name}` is declared twice")));
             }
-            let topic = self.topic_ref(topics, &p.topic, &["publishers"], &format!("publisher `{name}`"))?;
+            let topic = self.topic_ref(
+                topics,
+                &p.topic,
+                &["publishers"],
+                &format!("publisher `{name}`"),
+            )?;
             let from = SimTime(p.from.0.0);
             let until = p.until.map_or(end, |u| SimTime(u.0.0));
             if until > end {
-                return Err(self.err(&[&anchors[..], &["until"]].concat(), format!("publisher `{name}`: `until` ({}) is after the scenario's duration ({})", SimDuration(until.0), s.duration.0)));
+                return Err(self.err(
+                    &[&anchors[..], &["until"]].concat(),
+                    format!(
+                        "publisher `{name}`: `until` ({}) is after the scenario's duration ({})",
+                        SimDuration(until.0),
+                        s.duration.0
+                    ),
+                ));
             }
             if from >= until {
-                return Err(self.err(&[&anchors[..], &["from"]].concat(), format!("publisher `{name}`: `from` ({}) must be before `until` ({})", SimDuration(from.0), SimDuration(until.0))));
+                return Err(self.err(
+                    &[&anchors[..], &["from"]].concat(),
+                    format!(
+                        "publisher `{name}`: `from` ({}) must be before `until` ({})",
+                        SimDuration(from.0),
+                        SimDuration(until.0)
+                    ),
+                ));
             }
             let arrivals = match p.arrivals {
                 ArrivalsSpec::Poisson { rate } => Arrivals::Poisson(rate.0),
@@ -244,46 +353,84 @@ impl Ctx<'_> {
                     if SimTime(at.0.0) >= end {
                         return Err(self.err(&[&anchors[..], &["at"]].concat(), format!("publisher `{name}`: the burst at {} is not before the scenario's duration ({})", at.0, s.duration.0)));
                     }
-                    Arrivals::Burst { at: SimTime(at.0.0), count: count.0 }
+                    Arrivals::Burst {
+                        at: SimTime(at.0.0),
+                        count: count.0,
+                    }
                 }
                 ArrivalsSpec::Ramp { from_rate, to_rate } => {
                     if from_rate.0 == 0.0 && to_rate.0 == 0.0 {
                         return Err(self.err(&[&anchors[..], &["Ramp"]].concat(), format!("publisher `{name}`: a ramp from 0 to 0 publishes nothing; give a positive rate")));
                     }
-                    Arrivals::Ramp { from_rate: from_rate.0, to_rate: to_rate.0 }
+                    Arrivals::Ramp {
+                        from_rate: from_rate.0,
+                        to_rate: to_rate.0,
+                    }
                 }
             };
-            out.push(config::PublisherConfig { name, topic, arrivals, from, until });
+            out.push(config::PublisherConfig {
+                name,
+                topic,
+                arrivals,
+                from,
+                until,
+            });
         }
         Ok(out)
     }
 
-    fn timeline(&self, s: &Scenario, topics: &BTreeMap<String, u32>, subs: &BTreeMap<String, u32>) -> Result<Vec<TimedAction>, InputError> {
+    fn timeline(
+        &self,
+        s: &Scenario,
+        topics: &BTreeMap<String, u32>,
+        subs: &BTreeMap<String, u32>,
+    ) -> Result<Vec<TimedAction>, InputError> {
         let end = s.duration.0;
         let mut out = Vec::new();
         for entry in &s.timeline {
             let anchors = ["timeline", "at"];
             if entry.at.0 > end {
-                return Err(self.err(&anchors, format!("timeline action at {} is after the scenario's duration ({end})", entry.at.0)));
+                return Err(self.err(
+                    &anchors,
+                    format!(
+                        "timeline action at {} is after the scenario's duration ({end})",
+                        entry.at.0
+                    ),
+                ));
             }
             let sub = |name: &values::Name| {
                 subs.get(&name.0).copied().ok_or_else(|| {
                     let q = quoted(&name.0);
-                    self.err(&["timeline", &q], format!("timeline refers to subscriber `{name}`, which is not declared"))
+                    self.err(
+                        &["timeline", &q],
+                        format!("timeline refers to subscriber `{name}`, which is not declared"),
+                    )
                 })
             };
-            let topic = |name: &values::Name| self.topic_ref(topics, name, &["timeline"], "timeline action");
+            let topic = |name: &values::Name| {
+                self.topic_ref(topics, name, &["timeline"], "timeline action")
+            };
             let action = match &entry.action {
                 ActionSpec::Subscribe { subscriber } => Action::Subscribe(sub(subscriber)?),
                 ActionSpec::Unsubscribe { subscriber } => Action::Unsubscribe(sub(subscriber)?),
                 ActionSpec::SwapDelivery(d) => Action::SwapDelivery(None, delivery(d)),
-                ActionSpec::SwapTopicDelivery { topic: t, to } => Action::SwapDelivery(Some(topic(t)?), delivery(to)),
-                ActionSpec::Outage { subscriber, lasting } => Action::Outage(sub(subscriber)?, lasting.0),
-                ActionSpec::SetFailureRate { subscriber, rate } => Action::SetFailureRate(sub(subscriber)?, rate.0),
+                ActionSpec::SwapTopicDelivery { topic: t, to } => {
+                    Action::SwapDelivery(Some(topic(t)?), delivery(to))
+                }
+                ActionSpec::Outage {
+                    subscriber,
+                    lasting,
+                } => Action::Outage(sub(subscriber)?, lasting.0),
+                ActionSpec::SetFailureRate { subscriber, rate } => {
+                    Action::SetFailureRate(sub(subscriber)?, rate.0)
+                }
                 ActionSpec::Flush { topic: t } => Action::Flush(Some(topic(t)?)),
                 ActionSpec::FlushAll => Action::Flush(None),
             };
-            out.push(TimedAction { at: SimTime(entry.at.0.0), action });
+            out.push(TimedAction {
+                at: SimTime(entry.at.0.0),
+                action,
+            });
         }
         // Stable: same-time actions keep file order.
         out.sort_by_key(|a| a.at);
@@ -292,7 +439,11 @@ impl Ctx<'_> {
     }
 
     /// Replays Subscribe/Unsubscribe in time order: each must change something.
-    fn check_subscriptions(&self, s: &Scenario, timeline: &[TimedAction]) -> Result<(), InputError> {
+    fn check_subscriptions(
+        &self,
+        s: &Scenario,
+        timeline: &[TimedAction],
+    ) -> Result<(), InputError> {
         let mut active: Vec<bool> = s.subscribers.iter().map(|x| x.subscribed).collect();
         for a in timeline {
             let (sub, want) = match a.action {
@@ -302,9 +453,19 @@ impl Ctx<'_> {
             };
             let name = &s.subscribers[sub as usize].id;
             if active[sub as usize] == want {
-                let (verb, state) = if want { ("Subscribe", "already subscribed") } else { ("Unsubscribe", "not subscribed") };
+                let (verb, state) = if want {
+                    ("Subscribe", "already subscribed")
+                } else {
+                    ("Unsubscribe", "not subscribed")
+                };
                 let q = quoted(&name.0);
-                return Err(self.err(&["timeline", verb, &q], format!("{verb} of `{name}` at {}: it is {state} then", SimDuration(a.at.0))));
+                return Err(self.err(
+                    &["timeline", verb, &q],
+                    format!(
+                        "{verb} of `{name}` at {}: it is {state} then",
+                        SimDuration(a.at.0)
+                    ),
+                ));
             }
             active[sub as usize] = want;
         }
@@ -336,14 +497,20 @@ fn dist(d: &DistSpec) -> Dist {
         DistSpec::Const(v) => Dist::Const(v.0),
         DistSpec::Uniform { min, max } => Dist::Uniform(min.0, max.0),
         DistSpec::Exp { mean } => Dist::Exp(mean.0),
-        DistSpec::LogNormal { median, sigma } => Dist::LogNormal { median: median.0, sigma: sigma.0 },
+        DistSpec::LogNormal { median, sigma } => Dist::LogNormal {
+            median: median.0,
+            sigma: sigma.0,
+        },
     }
 }
 
 fn delivery(d: &DeliverySpec) -> Delivery {
     match *d {
         DeliverySpec::Immediate => Delivery::Immediate,
-        DeliverySpec::Batched { size, linger } => Delivery::Batched { size: size.0 as u32, linger: linger.0 },
+        DeliverySpec::Batched { size, linger } => Delivery::Batched {
+            size: size.0 as u32,
+            linger: linger.0,
+        },
     }
 }
 
@@ -351,8 +518,12 @@ fn delivery(d: &DeliverySpec) -> Delivery {
 fn overlay_broker(base: &BrokerSpec, v: &BrokerOverlay) -> BrokerSpec {
     BrokerSpec {
         delivery: v.delivery.unwrap_or(base.delivery),
-        retry: v.retry.map_or(base.retry, |r| overlay_retry(&base.retry, &r)),
-        queue: v.queue.map_or(base.queue, |q| overlay_queue(&base.queue, &q)),
+        retry: v
+            .retry
+            .map_or(base.retry, |r| overlay_retry(&base.retry, &r)),
+        queue: v
+            .queue
+            .map_or(base.queue, |q| overlay_queue(&base.queue, &q)),
     }
 }
 
@@ -365,12 +536,19 @@ fn overlay_retry(base: &RetrySpec, o: &RetryOverlay) -> RetrySpec {
 }
 
 fn overlay_queue(base: &QueueSpec, o: &QueueOverlay) -> QueueSpec {
-    QueueSpec { max_len: o.max_len.unwrap_or(base.max_len), overflow: o.overflow.unwrap_or(base.overflow) }
+    QueueSpec {
+        max_len: o.max_len.unwrap_or(base.max_len),
+        overflow: o.overflow.unwrap_or(base.overflow),
+    }
 }
 
 fn topic_config(t: &TopicSpec, broker: &BrokerSpec) -> config::TopicConfig {
-    let queue = t.queue.map_or(broker.queue, |q| overlay_queue(&broker.queue, &q));
-    let retry = t.retry.map_or(broker.retry, |r| overlay_retry(&broker.retry, &r));
+    let queue = t
+        .queue
+        .map_or(broker.queue, |q| overlay_queue(&broker.queue, &q));
+    let retry = t
+        .retry
+        .map_or(broker.retry, |r| overlay_retry(&broker.retry, &r));
     config::TopicConfig {
         name: t.name.0.clone(),
         queue: config::QueuePolicy {
@@ -386,7 +564,15 @@ fn topic_config(t: &TopicSpec, broker: &BrokerSpec) -> config::TopicConfig {
             backoff: match retry.backoff {
                 BackoffSpec::None => config::Backoff::Fixed(SimDuration::ZERO),
                 BackoffSpec::Fixed(d) => config::Backoff::Fixed(d.0),
-                BackoffSpec::Exponential { initial, factor, max } => config::Backoff::Exponential { initial: initial.0, factor: factor.0, max: max.0 },
+                BackoffSpec::Exponential {
+                    initial,
+                    factor,
+                    max,
+                } => config::Backoff::Exponential {
+                    initial: initial.0,
+                    factor: factor.0,
+                    max: max.0,
+                },
             },
             jitter: match retry.jitter {
                 JitterSpec::None => config::Jitter::None,

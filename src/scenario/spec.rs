@@ -1,9 +1,7 @@
 //! The serde mirror of a scenario file (contract section 3). Defaults are filled here, so
 //! serialising a parsed [`Scenario`] back to RON prints the resolved scenario (`sim check`).
 
-use super::values::{
-    Dur, Factor, Int, Name, PosDur, Probability, RampRate, Rate, Sigma,
-};
+use super::values::{Dur, Factor, Int, Name, PosDur, Probability, RampRate, Rate, Sigma};
 use serde::de::{self, Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -85,7 +83,11 @@ pub struct BrokerSpec {
 
 impl Default for BrokerSpec {
     fn default() -> Self {
-        BrokerSpec { delivery: DeliverySpec::Immediate, retry: RetrySpec::default(), queue: QueueSpec::default() }
+        BrokerSpec {
+            delivery: DeliverySpec::Immediate,
+            retry: RetrySpec::default(),
+            queue: QueueSpec::default(),
+        }
     }
 }
 
@@ -125,7 +127,11 @@ fn default_attempts() -> Attempts {
 
 impl Default for RetrySpec {
     fn default() -> Self {
-        RetrySpec { max_attempts: default_attempts(), backoff: BackoffSpec::default(), jitter: JitterSpec::None }
+        RetrySpec {
+            max_attempts: default_attempts(),
+            backoff: BackoffSpec::default(),
+            jitter: JitterSpec::None,
+        }
     }
 }
 
@@ -189,7 +195,10 @@ fn default_max_len() -> QueueLen {
 
 impl Default for QueueSpec {
     fn default() -> Self {
-        QueueSpec { max_len: default_max_len(), overflow: OverflowSpec::Reject }
+        QueueSpec {
+            max_len: default_max_len(),
+            overflow: OverflowSpec::Reject,
+        }
     }
 }
 
@@ -242,11 +251,21 @@ impl<'de> Deserialize<'de> for TopicSpec {
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<TopicSpec, E> {
                 let name = Name::deserialize(de::value::StrDeserializer::<E>::new(s))?;
-                Ok(TopicSpec { name, queue: None, delivery: None, retry: None })
+                Ok(TopicSpec {
+                    name,
+                    queue: None,
+                    delivery: None,
+                    retry: None,
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TopicSpec, A::Error> {
                 let t = TopicStruct::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(TopicSpec { name: t.name, queue: t.queue, delivery: t.delivery, retry: t.retry })
+                Ok(TopicSpec {
+                    name: t.name,
+                    queue: t.queue,
+                    delivery: t.delivery,
+                    retry: t.retry,
+                })
             }
         }
         d.deserialize_any(V)

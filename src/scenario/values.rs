@@ -66,18 +66,24 @@ impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Int<MIN, MAX> {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 if v < MIN || v > MAX {
-                    return Err(E::custom(format!("expected an integer from {MIN} to {MAX}, found {v}")));
+                    return Err(E::custom(format!(
+                        "expected an integer from {MIN} to {MAX}, found {v}"
+                    )));
                 }
                 Ok(Int(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 match u64::try_from(v) {
                     Ok(u) => self.visit_u64(u),
-                    Err(_) => Err(E::custom(format!("expected an integer from {MIN} to {MAX}, found {v}"))),
+                    Err(_) => Err(E::custom(format!(
+                        "expected an integer from {MIN} to {MAX}, found {v}"
+                    ))),
                 }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Err(E::custom(format!("expected an integer from {MIN} to {MAX}, found {v}")))
+                Err(E::custom(format!(
+                    "expected an integer from {MIN} to {MAX}, found {v}"
+                )))
             }
         }
         d.deserialize_any(V::<MIN, MAX>)
