@@ -807,3 +807,299 @@ pub fn compare(summary: &serde_json::Value, r: &mut TraceResult) {
             message,
         }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One trace line about message `m` and subscriber `a` on topic `t`; the status is the
+    /// one the contract expects after the event.
+    fn ev(t: u64, event: &str, m: u64, attempt: u32) -> String {
+        let status = match event {
+            "message_enqueued" => "queued",
+            "message_dropped" => "dropped",
+            "message_discarded" => "discarded",
+            other => other,
+        };
+        let extra = match event {
+            "late_ack" => {
+                return format!(
+                    r#"{{"t_ns":{t},"event":"late_ack","topic":"t","message":{m},"subscriber":"a","attempt":{attempt},"duplicate":false}}"#
+                );
+            }
+            "delivered" => r#","latency_ns":1"#,
+            _ => "",
+        };
+        format!(
+            r#"{{"t_ns":{t},"event":"{event}","topic":"t","message":{m},"subscriber":"a","attempt":{attempt},"status":"{status}"{extra}}}"#
+        )
+    }
+
+    fn publish(t: u64, m: u64) -> String {
+        format!(r#"{{"t_ns":{t},"event":"message_published","topic":"t","message":{m}}}"#)
+    }
+
+    fn added() -> String {
+        r#"{"t_ns":0,"event":"subscriber_added","topic":"t","subscriber":"a"}"#.to_string()
+    }
+
+    /// A delivery that fails once, is retried, and is delivered: breaks no rule.
+    fn good() -> Vec<String> {
+        vec![
+            added(),
+            publish(1, 0),
+            ev(1, "message_enqueued", 0, 0),
+            ev(1, "delivering", 0, 1),
+            ev(2, "failed", 0, 1),
+            ev(2, "retry_scheduled", 0, 1),
+            ev(3, "message_enqueued", 0, 1),
+            ev(3, "delivering", 0, 2),
+            ev(4, "delivered", 0, 2),
+        ]
+    }
+
+    fn check(lines: &[String]) -> TraceResult {
+        let text = lines.join("\n") + "\n";
+        check_reader(text.as_bytes()).expect("reading from memory")
+    }
+
+    /// The lines of the violations, and asserts there is at least one.
+    fn broken(lines: &[String]) -> Vec<Option<u64>> {
+        let r = check(lines);
+        assert!(
+            !r.violations.is_empty(),
+            "no violation found in:\n{}",
+            lines.join("\n")
+        );
+        r.violations.iter().map(|v| v.line).collect()
+    }
+
+    fn replace(mut lines: Vec<String>, at: usize, with: String) -> Vec<String> {
+        lines[at] = with;
+        lines
+    }
+
+    #[test]
+    fn a_good_trace_is_clean_and_counted() {
+        let r = check(&good());
+        assert_eq!(r.violations, vec![]);
+        let t = &r.topics["t"];
+        assert_eq!(
+            (
+                t.published,
+                t.accepted,
+                t.created,
+                t.delivered,
+                t.failed,
+                t.retried
+            ),
+            (1, 1, 1, 1, 1, 1)
+        );
+        assert_eq!((t.pending, t.subscribers), (0, 1));
+    }
+
+    #[test]
+    fn attempts_have_no_gaps() {
+        assert_eq!(
+            broken(&replace(good(), 7, ev(3, "delivering", 0, 3)))[0],
+            Some(8)
+        );
+    }
+
+    #[test]
+    fn first_attempt_is_one() {
+        assert_eq!(
+            broken(&replace(good(), 3, ev(1, "delivering", 0, 2)))[0],
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn delivering_is_followed_by_delivered_or_failed() {
+        let mut g = good();
+        g.remove(4); // retry_scheduled straight after delivering
+        assert_eq!(broken(&g)[0], Some(5));
+    }
+
+    #[test]
+    fn delivered_is_of_the_same_attempt() {
+        assert_eq!(
+            broken(&replace(good(), 8, ev(4, "delivered", 0, 1))),
+            vec![Some(9)]
+        );
+    }
+
+    #[test]
+    fn failed_is_followed_by_retry_or_dead_letter() {
+        let mut g = good();
+        g.remove(5); // enqueued again without a retry_scheduled
+        assert_eq!(broken(&g)[0], Some(6));
+    }
+
+    #[test]
+    fn failed_is_followed_by_exactly_one_of_them() {
+        let mut g = good();
+        g.insert(6, ev(2, "dead_letter", 0, 1));
+        assert_eq!(broken(&g)[0], Some(7));
+    }
+
+    #[test]
+    fn nothing_follows_a_terminal_event() {
+        for terminal in ["delivered", "message_dropped"] {
+            let mut g = good()[..3].to_vec();
+            g.push(if terminal == "delivered" {
+                ev(1, "delivering", 0, 1)
+            } else {
+                ev(1, "message_dropped", 0, 0)
+            });
+            if terminal == "delivered" {
+                g.push(ev(2, "delivered", 0, 1));
+            }
+            let n = g.len() as u64;
+            g.push(ev(5, "delivering", 0, 2));
+            assert_eq!(broken(&g)[0], Some(n + 1), "after {terminal}");
+        }
+    }
+
+    #[test]
+    fn dead_letter_is_terminal() {
+        let mut g = good()[..5].to_vec();
+        g.push(ev(2, "dead_letter", 0, 1));
+        g.push(ev(3, "message_enqueued", 0, 1));
+        assert_eq!(broken(&g), vec![Some(7)]);
+    }
+
+    #[test]
+    fn a_late_ack_may_follow_a_terminal_event_or_a_timed_out_attempt() {
+        let mut g = good();
+        g.insert(6, ev(2, "late_ack", 0, 1));
+        g[9] = g[9].replace("}", r#","duplicate":true}"#);
+        g.push(ev(5, "late_ack", 0, 2).replace("false", "true"));
+        let r = check(&g);
+        assert_eq!(r.violations, vec![]);
+        assert_eq!(r.topics["t"].late_acks, 2);
+    }
+
+    #[test]
+    fn a_late_ack_never_names_an_open_attempt() {
+        let mut g = good();
+        g.insert(4, ev(1, "late_ack", 0, 1));
+        assert_eq!(broken(&g)[0], Some(5));
+    }
+
+    #[test]
+    fn a_delivery_is_created_by_an_enqueue_of_attempt_zero() {
+        let mut g = good();
+        g.remove(2);
+        assert_eq!(broken(&g)[0], Some(3));
+    }
+
+    #[test]
+    fn a_delivery_is_created_by_its_own_publish_only() {
+        let g = vec![
+            added(),
+            publish(1, 0),
+            publish(2, 1),
+            ev(2, "message_enqueued", 0, 0),
+        ];
+        assert_eq!(broken(&g)[0], Some(4));
+    }
+
+    #[test]
+    fn a_retry_enqueue_follows_its_retry_scheduled() {
+        let g = replace(good(), 6, ev(3, "message_enqueued", 0, 2));
+        assert_eq!(broken(&g)[0], Some(7));
+    }
+
+    #[test]
+    fn time_never_goes_back() {
+        assert_eq!(
+            broken(&replace(good(), 5, ev(1, "retry_scheduled", 0, 1))),
+            vec![Some(6)]
+        );
+    }
+
+    #[test]
+    fn status_is_the_state_after_the_event() {
+        let bad =
+            ev(4, "delivered", 0, 2).replace(r#""status":"delivered""#, r#""status":"queued""#);
+        assert_eq!(broken(&replace(good(), 8, bad)), vec![Some(9)]);
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_with_its_number() {
+        let mut g = good();
+        g.insert(1, "{not json".into());
+        assert_eq!(broken(&g), vec![Some(2)]);
+    }
+
+    #[test]
+    fn published_is_accepted_plus_rejected() {
+        let rejected =
+            r#"{"t_ns":1,"event":"message_rejected","topic":"t","message":0}"#.to_string();
+        let ok = vec![added(), publish(1, 0), rejected.clone()];
+        let r = check(&ok);
+        assert_eq!(r.violations, vec![]);
+        assert_eq!((r.topics["t"].accepted, r.topics["t"].rejected), (0, 1));
+        // Rejected twice: the second is about no publish, and the law breaks at the end.
+        let lines = broken(&[ok, vec![rejected]].concat());
+        assert_eq!(lines, vec![Some(4), None]);
+    }
+
+    #[test]
+    fn deliveries_created_equal_ended_plus_pending() {
+        let mut g = good();
+        g.push(ev(5, "delivered", 7, 1)); // ends a delivery never created
+        let r = check(&g);
+        assert!(
+            r.violations
+                .iter()
+                .any(|v| v.line.is_none() && v.message.contains("deliveries_created")),
+            "{:?}",
+            r.violations
+        );
+    }
+
+    #[test]
+    fn pending_deliveries_are_counted_at_the_end() {
+        let r = check(&good()[..4]);
+        assert_eq!(r.violations, vec![]);
+        assert_eq!(r.topics["t"].pending, 1);
+    }
+
+    #[test]
+    fn duplicate_flags_match_earlier_handlings() {
+        let mut g = good();
+        g.insert(6, ev(2, "late_ack", 0, 1));
+        // The late ack was a first handling, so the delivered is a duplicate but says not.
+        assert_eq!(broken(&g), vec![Some(10)]);
+    }
+
+    #[test]
+    fn summary_counts_must_match_the_trace() {
+        let mut r = check(&good());
+        let fields = r.topics["t"].fields();
+        let mut topic = serde_json::Map::new();
+        for (name, value, _) in fields {
+            topic.insert(name.into(), value.into());
+        }
+        let mut summary = serde_json::json!({ "topics": { "t": topic }, "subscribers": {} });
+        let mut clean = r.clone();
+        compare(&summary, &mut clean);
+        assert_eq!(
+            clean.violations.len(),
+            1,
+            "subscriber a is missing from the summary: {:?}",
+            clean.violations
+        );
+        summary["topics"]["t"]["delivered_count"] = 2.into();
+        compare(&summary, &mut r);
+        assert!(
+            r.violations
+                .iter()
+                .any(|v| v.message.contains("delivered_count is 2")),
+            "{:?}",
+            r.violations
+        );
+    }
+}
