@@ -128,7 +128,7 @@ impl std::str::FromStr for SimDuration {
             .map(|(_, ns)| *ns)
             .ok_or_else(|| DurationError::Unit(text.to_string(), unit.to_string()))?;
         let (whole, frac) = match number.split_once('.') {
-            Some((w, f)) if !f.contains('.') && !(w.is_empty() && f.is_empty()) => (w, f),
+            Some((w, f)) if !(f.contains('.') || (w.is_empty() && f.is_empty())) => (w, f),
             Some(_) => return Err(syntax()),
             None => (number, ""),
         };

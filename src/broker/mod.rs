@@ -675,3 +675,6 @@ impl Broker {
         self.dispatch(cx, sub)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,9 +139,9 @@ mod tests {
                 match jitter {
                     Jitter::None => prop_assert_eq!(d, base),
                     Jitter::Full => prop_assert!(d <= base),
-                    Jitter::Equal => prop_assert!(d >= base / 2 && d <= base),
+                    Jitter::Equal => prop_assert!((base / 2..=base).contains(&d)),
                     Jitter::Decorrelated => {
-                        prop_assert!(d >= 10_000_000 && d <= 100_000_000);
+                        prop_assert!((10_000_000..=100_000_000).contains(&d));
                         let prev_eff = if prev_ms == 0 { 10_000_000 } else { prev.0 };
                         prop_assert!(d <= (prev_eff * 3).max(10_000_000));
                     }

@@ -104,7 +104,7 @@ mod tests {
         let l = Locator::new(src);
         assert_eq!(
             l.find(&["subscribers", "\"a\"", "topic", "\"x\""]),
-            Some((4, 25))
+            Some((4, 22))
         );
         assert_eq!(l.find(&["nowhere"]), None);
     }

@@ -1,0 +1,486 @@
+//! Behaviour tests of the broker, driven through whole small scenarios: each lifecycle
+//! path, both backpressure policies, hot swap with a partial batch, ack-timeout duplicates,
+//! subscription changes, determinism and common random numbers.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::observe::{Event, FailReason, FlushReason, Kind, Observer};
+use crate::report::summary::variant_summary;
+use crate::scenario::{LoadOptions, parse_str};
+use crate::sim::{Sim, SimError};
+use std::path::Path;
+
+#[derive(Default)]
+struct Log(Vec<Event>);
+
+impl Observer for Log {
+    fn on_event(&mut self, e: &Event) {
+        self.0.push(*e);
+    }
+}
+
+/// Parses a scenario body (everything inside `Scenario( ... )` after the name).
+fn configs(body: &str) -> Vec<Config> {
+    let text = format!("Scenario(name: \"t\", {body})");
+    match parse_str(Path::new("test.ron"), &text, LoadOptions::default()) {
+        Ok(l) => l.variants,
+        Err(e) => panic!("test scenario does not parse: {e}\n{text}"),
+    }
+}
+
+fn run(cfg: &Config) -> Vec<Event> {
+    Sim::new(cfg, Log::default()).run().expect("run").1.0
+}
+
+fn names(events: &[Event], message: u64, sub: u32) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter(|e| e.message == message && e.subscriber == sub)
+        .map(|e| e.kind.name())
+        .collect()
+}
+
+fn count(events: &[Event], pred: impl Fn(&Kind) -> bool) -> usize {
+    events.iter().filter(|e| pred(&e.kind)).count()
+}
+
+const ONE_SLOW_SUB: &str = r#"
+    duration: "10s",
+    topics: ["q"],
+    subscribers: [(id: "s", topic: "q", service: Const("1s"))],
+"#;
+
+#[test]
+fn success_path_is_enqueued_delivering_delivered() {
+    let cfg = &configs(&format!(
+        r#"{ONE_SLOW_SUB} publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 1))]"#
+    ))[0];
+    let ev = run(cfg);
+    assert_eq!(
+        names(&ev, 0, 0),
+        ["message_enqueued", "delivering", "delivered"]
+    );
+    let delivered = ev.iter().find(|e| e.kind.name() == "delivered").unwrap();
+    assert_eq!(delivered.t.0, 1_000_000_000);
+    assert_eq!(delivered.attempt, 1);
+}
+
+#[test]
+fn failure_is_retried_after_backoff_then_dead_lettered() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (retry: (max_attempts: 3, backoff: Fixed("100ms"))),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("10ms"), failure_rate: 1.0)],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 1))]"#,
+    )[0];
+    let ev = run(cfg);
+    let attempt = [
+        "delivering",
+        "failed",
+        "retry_scheduled",
+        "message_enqueued",
+    ];
+    let mut expect = vec!["message_enqueued"];
+    expect.extend(attempt);
+    expect.extend(attempt);
+    expect.extend(["delivering", "failed", "dead_letter"]);
+    assert_eq!(names(&ev, 0, 0), expect);
+    let starts: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::Delivering)
+        .map(|e| e.t.0 / 1_000_000)
+        .collect();
+    // Each retry waits its backoff after the failure: 0, 10+100, 120+100 ms.
+    assert_eq!(starts, [0, 110, 220]);
+    let attempts: Vec<u32> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::Delivering)
+        .map(|e| e.attempt)
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+}
+
+fn burst_into_bound(overflow: &str) -> Vec<Event> {
+    let cfg = &configs(&format!(
+        r#"{ONE_SLOW_SUB}
+        broker: (queue: (max_len: 2, overflow: {overflow})),
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 10))]"#
+    ))[0];
+    run(cfg)
+}
+
+#[test]
+fn reject_refuses_new_messages_when_full() {
+    let ev = burst_into_bound("Reject");
+    // Message 0 is dispatched at once; 1 and 2 fill the queue; 3..9 are refused.
+    let rejected: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::MessageRejected)
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(rejected, (3..10).collect::<Vec<_>>());
+    assert_eq!(count(&ev, |k| matches!(k, Kind::Backpressure { .. })), 7);
+    let delivered: Vec<u64> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Delivered { .. }))
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(delivered, [0, 1, 2]);
+}
+
+#[test]
+fn drop_oldest_discards_the_oldest_waiting_message() {
+    let ev = burst_into_bound("DropOldest");
+    let dropped: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::MessageDropped)
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(dropped, (1..8).collect::<Vec<_>>());
+    let delivered: Vec<u64> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Delivered { .. }))
+        .map(|e| e.message)
+        .collect();
+    // The one in flight is not dropped; the two newest survive.
+    assert_eq!(delivered, [0, 8, 9]);
+    let bp = ev
+        .iter()
+        .find(|e| matches!(e.kind, Kind::Backpressure { .. }))
+        .unwrap();
+    assert!(matches!(
+        bp.kind,
+        Kind::Backpressure {
+            queue_length: 2,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn drop_oldest_drops_one_event_per_delivery_of_a_broadcast_message() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (queue: (max_len: 1, overflow: DropOldest)),
+        topics: ["q"],
+        subscribers: [(id: "a", topic: "q", service: Const("1s")), (id: "b", topic: "q", service: Const("1s"))],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 3))]"#,
+    )[0];
+    let ev = run(cfg);
+    let dropped: Vec<(u64, u32)> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::MessageDropped)
+        .map(|e| (e.message, e.subscriber))
+        .collect();
+    assert_eq!(dropped, [(1, 0), (1, 1)]);
+}
+
+#[test]
+fn swap_to_immediate_releases_a_partial_batch() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (delivery: Batched(size: 10, linger: "1s")),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("1ms"), concurrency: 5)],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 3))],
+        timeline: [(at: "10ms", action: SwapDelivery(Immediate))]"#,
+    )[0];
+    let ev = run(cfg);
+    let flush = ev
+        .iter()
+        .find(|e| matches!(e.kind, Kind::BatchFlush { .. }))
+        .unwrap();
+    assert_eq!(
+        flush.kind,
+        Kind::BatchFlush {
+            size: 3,
+            reason: FlushReason::Swap
+        }
+    );
+    assert_eq!(flush.t.0, 10_000_000);
+    assert_eq!(count(&ev, |k| matches!(k, Kind::StrategySwapped { .. })), 1);
+    // Immediate: three calls of one message each, all started at the swap.
+    let starts: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::Delivering)
+        .map(|e| e.t.0)
+        .collect();
+    assert_eq!(starts, [10_000_000; 3]);
+    assert_eq!(count(&ev, |k| matches!(k, Kind::Delivered { .. })), 3);
+}
+
+#[test]
+fn swap_to_a_smaller_batch_flushes_by_size_and_linger_flushes_the_rest() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (delivery: Batched(size: 10, linger: "1s")),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("1ms"))],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 3))],
+        timeline: [(at: "10ms", action: SwapDelivery(Batched(size: 2, linger: "1s")))]"#,
+    )[0];
+    let ev = run(cfg);
+    let flushes: Vec<(u64, Kind)> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::BatchFlush { .. }))
+        .map(|e| (e.t.0, e.kind))
+        .collect();
+    assert_eq!(
+        flushes,
+        [(
+            10_000_000,
+            Kind::BatchFlush {
+                size: 3,
+                reason: FlushReason::Size
+            }
+        )]
+    );
+    // One subscriber slot, calls of up to 2 messages: [0, 1] then [2].
+    let starts: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::Delivering)
+        .map(|e| e.t.0 / 1_000_000)
+        .collect();
+    assert_eq!(starts, [10, 10, 12]);
+}
+
+#[test]
+fn batch_flushes_after_linger_and_a_call_costs_latency_once() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (delivery: Batched(size: 100, linger: "50ms")),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", latency: Const("20ms"), service: Const("1ms"))],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 4))]"#,
+    )[0];
+    let ev = run(cfg);
+    let flush = ev
+        .iter()
+        .find(|e| matches!(e.kind, Kind::BatchFlush { .. }))
+        .unwrap();
+    assert_eq!(
+        (flush.t.0, flush.kind),
+        (
+            50_000_000,
+            Kind::BatchFlush {
+                size: 4,
+                reason: FlushReason::Linger
+            }
+        )
+    );
+    let done: Vec<u64> = ev
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Delivered { .. }))
+        .map(|e| e.t.0 / 1_000_000)
+        .collect();
+    // 50 ms linger + 20 ms latency once + 4 × 1 ms service, acknowledged together.
+    assert_eq!(done, [74; 4]);
+}
+
+#[test]
+fn ack_timeout_fails_the_attempt_and_the_late_handling_is_a_duplicate() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (retry: (max_attempts: 2, backoff: None)),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("100ms"), ack_timeout: "50ms", concurrency: 2)],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 1))]"#,
+    )[0];
+    let (_, metrics) = Sim::new(cfg, Metrics::new(1, 1)).run().unwrap();
+    let ev = run(cfg);
+    let failed: Vec<(u64, u32)> = ev
+        .iter()
+        .filter(|e| {
+            e.kind
+                == Kind::Failed {
+                    reason: FailReason::AckTimeout,
+                }
+        })
+        .map(|e| (e.t.0 / 1_000_000, e.attempt))
+        .collect();
+    assert_eq!(failed, [(50, 1), (100, 2)]);
+    let late: Vec<(u64, u32, bool)> = ev
+        .iter()
+        .filter_map(|e| match e.kind {
+            Kind::LateAck { duplicate } => Some((e.t.0 / 1_000_000, e.attempt, duplicate)),
+            _ => None,
+        })
+        .collect();
+    // Attempt 1's handling finishes at 100 ms (the first handling), attempt 2's at 150 ms
+    // (a second handling of the same delivery: a duplicate).
+    assert_eq!(late, [(100, 1, false), (150, 2, true)]);
+    assert_eq!(metrics.topics[0].duplicates, 1);
+    assert_eq!(metrics.topics[0].dead_lettered, 1);
+}
+
+#[test]
+fn outage_fails_calls_started_in_the_window() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        broker: (retry: (max_attempts: 1)),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("1ms"))],
+        publishers: [(topic: "q", arrivals: Constant(rate: 10.0))],
+        timeline: [(at: "1s", action: Outage(subscriber: "s", lasting: "1s"))]"#,
+    )[0];
+    let ev = run(cfg);
+    let failed: Vec<u64> = ev
+        .iter()
+        .filter(|e| {
+            e.kind
+                == Kind::Failed {
+                    reason: FailReason::Unavailable,
+                }
+        })
+        .map(|e| e.message)
+        .collect();
+    // Messages at 1.0 s … 1.9 s fail; 2.0 s is after the window.
+    assert_eq!(failed, (10..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn unsubscribe_discards_pending_and_subscribe_gets_only_new_messages() {
+    let cfg = &configs(
+        r#"duration: "10s",
+        topics: ["q"],
+        subscribers: [
+            (id: "slow", topic: "q", service: Const("1s")),
+            (id: "late", topic: "q", service: Const("1ms"), subscribed: false),
+        ],
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 5))],
+        timeline: [
+            (at: "500ms", action: Unsubscribe(subscriber: "slow")),
+            (at: "600ms", action: Subscribe(subscriber: "late")),
+        ]"#,
+    )[0];
+    let ev = run(cfg);
+    let discarded: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::MessageDiscarded)
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(discarded, [0, 1, 2, 3, 4], "in flight and queued alike");
+    assert!(
+        ev.iter()
+            .all(|e| e.subscriber != 1 || e.kind == Kind::SubscriberAdded)
+    );
+    // The handling in flight at the unsubscribe still completes: the broker ignores it.
+    assert_eq!(count(&ev, |k| matches!(k, Kind::LateAck { .. })), 1);
+}
+
+#[test]
+fn drain_runs_until_nothing_is_pending() {
+    let cfg = &configs(&format!(
+        r#"{ONE_SLOW_SUB} drain: true, publishers: [(topic: "q", arrivals: Burst(at: "9s", count: 3))]"#
+    ))[0];
+    let mut metrics = Metrics::new(1, 1);
+    let (outcome, m) = Sim::new(cfg, std::mem::replace(&mut metrics, Metrics::new(0, 0)))
+        .run()
+        .unwrap();
+    assert_eq!(outcome.end.0, 12_000_000_000);
+    assert_eq!(outcome.pending, [0]);
+    assert_eq!(m.topics[0].delivered, 3);
+    let s = variant_summary(cfg, &outcome, &m);
+    assert!(s.invariants.violations.is_empty());
+}
+
+#[test]
+fn without_drain_the_run_stops_at_duration_with_pending_counted() {
+    let cfg = &configs(&format!(
+        r#"{ONE_SLOW_SUB} publishers: [(topic: "q", arrivals: Burst(at: "9s", count: 3))]"#
+    ))[0];
+    let (outcome, m) = Sim::new(cfg, Metrics::new(1, 1)).run().unwrap();
+    assert_eq!(outcome.end.0, 10_000_000_000);
+    assert_eq!(outcome.pending, [2]);
+    let s = variant_summary(cfg, &outcome, &m);
+    assert!(
+        s.invariants.violations.is_empty(),
+        "{:?}",
+        s.invariants.violations
+    );
+    assert_eq!(s.topics.0[0].1.pending_count, 2);
+}
+
+const BUSY: &str = r#"duration: "20s",
+    broker: (retry: (max_attempts: 3, backoff: Exponential(initial: "10ms", factor: 2.0, max: "1s"), jitter: Full),
+             queue: (max_len: 50, overflow: DropOldest)),
+    topics: ["a", "b"],
+    subscribers: [
+        (id: "x", topic: "a", latency: Exp(mean: "1ms"), service: Exp(mean: "5ms"), failure_rate: 0.2, ack_timeout: "30ms"),
+        (id: "y", topic: "a", service: LogNormal(median: "2ms", sigma: 1.0), concurrency: 3),
+        (id: "z", topic: "b", service: Uniform(min: "1ms", max: "9ms"), failure_rate: 0.1),
+    ],
+    publishers: [
+        (topic: "a", arrivals: Poisson(rate: 180.0)),
+        (topic: "b", arrivals: Ramp(from_rate: 10.0, to_rate: 200.0)),
+    ],
+    timeline: [(at: "5s", action: Outage(subscriber: "x", lasting: "1s")), (at: "8s", action: SwapDelivery(Batched(size: 5, linger: "20ms")))]"#;
+
+#[test]
+fn same_seed_same_events_other_seed_other_events() {
+    let cfg = &configs(BUSY)[0];
+    let a = run(cfg);
+    assert_eq!(a, run(cfg));
+    let other = Config {
+        seed: cfg.seed + 1,
+        ..cfg.clone()
+    };
+    assert_ne!(a, run(&other));
+    assert!(a.len() > 10_000);
+}
+
+#[test]
+fn conservation_holds_in_a_busy_run() {
+    let cfg = &configs(BUSY)[0];
+    let (outcome, m) = Sim::new(cfg, Metrics::new(2, 3)).run().unwrap();
+    let s = variant_summary(cfg, &outcome, &m);
+    assert!(
+        s.invariants.violations.is_empty(),
+        "{:?}",
+        s.invariants.violations
+    );
+    let a = &s.topics.0[0].1;
+    assert!(
+        a.dropped_count > 0 && a.retry_count > 0 && a.duplicate_count > 0,
+        "{a:?}"
+    );
+}
+
+#[test]
+fn adding_a_subscriber_elsewhere_does_not_change_a_subscribers_draws() {
+    let base = r#"duration: "5s",
+        topics: ["a", "b"],
+        subscribers: [(id: "x", topic: "a", service: Exp(mean: "3ms"), failure_rate: 0.3) EXTRA],
+        publishers: [(id: "pa", topic: "a", arrivals: Poisson(rate: 100.0)) PUB]"#;
+    let one = configs(&base.replace("EXTRA", "").replace("PUB", ""));
+    let two = configs(
+        &base
+            .replace(
+                "EXTRA",
+                r#", (id: "w", topic: "b", service: Exp(mean: "1ms"))"#,
+            )
+            .replace(
+                "PUB",
+                r#", (id: "pb", topic: "b", arrivals: Poisson(rate: 50.0))"#,
+            ),
+    );
+    // Message ids are global, so compare what happened when, not the ids.
+    let of_x = |ev: Vec<Event>| -> Vec<(u64, &'static str, u32)> {
+        ev.into_iter()
+            .filter(|e| e.topic == 0)
+            .map(|e| (e.t.0, e.kind.name(), e.attempt))
+            .collect()
+    };
+    let (a, b) = (of_x(run(&one[0])), of_x(run(&two[0])));
+    assert!(a.len() > 1_000);
+    assert!(a == b, "subscriber x's timeline changed when w was added");
+}
+
+#[test]
+fn event_limit_stops_a_run() {
+    let mut cfg = configs(BUSY)[0].clone();
+    cfg.limits.events_max = 1_000;
+    let err = Sim::new(&cfg, Log::default()).run().err().unwrap();
+    assert_eq!(err, SimError::EventLimit(1_000));
+}
