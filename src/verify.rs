@@ -534,8 +534,21 @@ impl Checker {
     /// Finishes the trace: closes the last publish and counts what is still pending.
     pub fn finish(mut self) -> TraceResult {
         self.close_publish();
-        for live in self.live.values() {
+        let mut unresolved = Vec::new();
+        for (&(message, sub), live) in &self.live {
             self.topics[live.topic as usize].1.pending += 1;
+            // The broker decides retry or dead letter in the same step as the failure, so a
+            // run cannot end between them.
+            if live.phase == Phase::Failed {
+                let who = &self.subs[sub as usize].0;
+                unresolved.push(format!("the trace ends after attempt {} of message {message} to `{who}` failed, with no `retry_scheduled` or `dead_letter`", live.attempt));
+            }
+        }
+        for message in unresolved {
+            self.push(Violation {
+                line: None,
+                message,
+            });
         }
         for (name, t) in &self.topics {
             self.violations.extend(conservation(name, t));
@@ -934,6 +947,30 @@ mod tests {
         let mut g = good();
         g.remove(5); // enqueued again without a retry_scheduled
         assert_eq!(broken(&g)[0], Some(6));
+    }
+
+    #[test]
+    fn memory_follows_live_deliveries_not_the_trace_length() {
+        let mut c = Checker::new();
+        c.line(added().as_bytes());
+        for m in 0..10_000 {
+            for l in [
+                publish(m, m),
+                ev(m, "message_enqueued", m, 0),
+                ev(m, "delivering", m, 1),
+                ev(m, "delivered", m, 1),
+            ] {
+                c.line(l.as_bytes());
+                assert!(c.live.len() <= 1, "ended deliveries are kept");
+            }
+        }
+        let r = c.finish();
+        assert_eq!((r.violations.len(), r.topics["t"].delivered), (0, 10_000));
+    }
+
+    #[test]
+    fn a_trace_does_not_end_between_failed_and_its_outcome() {
+        assert_eq!(broken(&good()[..5]), vec![None]);
     }
 
     #[test]
