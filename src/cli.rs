@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// Print summary.json to stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the run as a Chrome trace-event JSON file for the Perfetto UI
+    /// (one track per subscriber; see docs/charts.md).
+    #[arg(long, value_name = "FILE")]
+    pub perfetto: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
@@ -149,9 +153,22 @@ fn run(args: RunArgs) -> Result<(), Error> {
         charts: !args.no_charts,
         limits,
     };
+    let mut perfetto = match &args.perfetto {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| RunError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Some(crate::perfetto::Perfetto::new(std::io::BufWriter::new(
+                file,
+            )))
+        }
+        None => None,
+    };
     let mut stdout = std::io::stdout().lock();
+    let colour = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout());
     for l in &loaded {
-        let summary = run::run_scenario(l, &opts)?;
+        let summary = run::run_scenario_with(l, &opts, &mut perfetto)?;
         if args.json {
             let _ = writeln!(
                 stdout,
@@ -159,7 +176,15 @@ fn run(args: RunArgs) -> Result<(), Error> {
                 serde_json::to_string_pretty(&summary).unwrap_or_default()
             );
         } else if !args.quiet {
-            let _ = write!(stdout, "{}", table::render(&summary));
+            let _ = write!(
+                stdout,
+                "{}",
+                if colour {
+                    table::render_colour(&summary)
+                } else {
+                    table::render(&summary)
+                }
+            );
             let _ = writeln!(stdout, "  → {}", args.out.join(&summary.scenario).display());
         }
         let broken: Vec<String> = summary
@@ -173,6 +198,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
             })
             .collect();
         if !broken.is_empty() {
+            finish_perfetto(perfetto.take(), args.perfetto.as_deref())?;
             let cfg = &l.variants[0];
             return Err(RunError::Invariant {
                 what: format!("conservation: {}", broken.join("; ")),
@@ -184,5 +210,21 @@ fn run(args: RunArgs) -> Result<(), Error> {
             .into());
         }
     }
-    Ok(())
+    finish_perfetto(perfetto, args.perfetto.as_deref())
+}
+
+fn finish_perfetto(
+    p: Option<run::PerfettoFile>,
+    path: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    match (p, path) {
+        (Some(p), Some(path)) => {
+            p.finish().map_err(|source| RunError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }

@@ -8,12 +8,14 @@
 #![deny(missing_docs)]
 
 pub mod broker;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod observe;
+pub mod perfetto;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -205,3 +205,17 @@ pub trait Observer {
     /// A sampling instant, with every topic's gauges (indexed by topic).
     fn on_sample(&mut self, _t: SimTime, _gauges: &[TopicGauge]) {}
 }
+
+/// Two observers side by side (nest pairs for more): both see every event, first `A`.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    #[inline]
+    fn on_event(&mut self, event: &Event) {
+        self.0.on_event(event);
+        self.1.on_event(event);
+    }
+
+    fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
+        self.0.on_sample(t, gauges);
+        self.1.on_sample(t, gauges);
+    }
+}

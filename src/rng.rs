@@ -59,10 +59,29 @@ impl Stream {
         self.unit() < p
     }
 
-    /// Exponential with mean 1.
+    /// Exponential with mean 1, by the ziggurat method (Marsaglia & Tsang, 2000): one 64-bit
+    /// draw and a table lookup in about 98% of cases; the rare slow paths use `libm`, so the
+    /// value is the same on every platform.
     #[inline]
     pub fn exp1(&mut self) -> f64 {
-        -libm::log(self.unit_open0())
+        let z = zig();
+        loop {
+            let bits = self.next_u64();
+            let i = (bits & 0xff) as usize;
+            // The upper 53 bits, independent of the 8 that chose the layer; in (0, 1].
+            let u = ((bits >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+            let x = u * z.x[i];
+            if x < z.x[i + 1] {
+                return x;
+            }
+            if i == 0 {
+                // The tail beyond R is again exponential: R + Exp(1).
+                return ZIG_R - libm::log(self.unit_open0());
+            }
+            if z.f[i + 1] + (z.f[i] - z.f[i + 1]) * self.unit() < libm::exp(-x) {
+                return x;
+            }
+        }
     }
 
     /// Standard normal, by Box–Muller (one of the pair is used; simplicity over speed).
@@ -82,6 +101,35 @@ impl Stream {
         let x = u128::from(self.next_u64()) * u128::from(span + 1);
         lo + (x >> 64) as u64
     }
+}
+
+/// Start of the tail of the 256-layer exponential ziggurat.
+const ZIG_R: f64 = 7.697_117_470_131_05;
+/// Area of each layer.
+const ZIG_V: f64 = 0.003_949_659_822_581_557;
+
+/// Layer edges `x` (decreasing, `x[256] = 0`) and densities `f = e^-x` of the ziggurat.
+struct Zig {
+    x: [f64; 257],
+    f: [f64; 257],
+}
+
+/// The tables, computed once with `libm` (so identical everywhere) and never changed.
+fn zig() -> &'static Zig {
+    static TABLES: std::sync::OnceLock<Zig> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut x = [0.0; 257];
+        x[0] = ZIG_V / libm::exp(-ZIG_R);
+        x[1] = ZIG_R;
+        for i in 2..256 {
+            x[i] = -libm::log(ZIG_V / x[i - 1] + libm::exp(-x[i - 1]));
+        }
+        let mut f = [0.0; 257];
+        for i in 0..257 {
+            f[i] = libm::exp(-x[i]);
+        }
+        Zig { x, f }
+    })
 }
 
 #[cfg(test)]
@@ -120,6 +168,25 @@ mod tests {
             let k = s.between(3, 7);
             assert!((3..=7).contains(&k));
         }
+    }
+
+    #[test]
+    fn exp1_matches_the_exponential_distribution() {
+        let mut s = Stream::new(11, "exp");
+        let n = 400_000;
+        let xs: Vec<f64> = (0..n).map(|_| s.exp1()).collect();
+        // Tail probabilities P(X > t) = e^-t, each within 5 standard errors.
+        for t in [0.1, 0.5, 1.0, 2.0, 4.0, 8.0] {
+            let p = libm::exp(-t);
+            let got = xs.iter().filter(|&&x| x > t).count() as f64 / n as f64;
+            let se = (p * (1.0 - p) / n as f64).sqrt();
+            assert!(
+                (got - p).abs() < 5.0 * se + 1e-6,
+                "P(X > {t}) = {got}, expected {p}"
+            );
+        }
+        let var = xs.iter().map(|x| (x - 1.0) * (x - 1.0)).sum::<f64>() / n as f64;
+        assert!((var - 1.0).abs() < 0.02, "variance {var}");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! folder next to the final one and moved into place when complete, so a failed write never
 //! leaves a half-written tree behind under the scenario's name.
 
+use crate::charts::capture::Capture;
+use crate::charts::{self, VariantCharts};
 use crate::config::{Config, Limits};
 use crate::error::{Error, InputError, RunError};
 use crate::metrics::Metrics;
 use crate::observe::{Event, Observer, TopicGauge};
+use crate::perfetto::Perfetto;
 use crate::report::summary::{self, ScenarioSummary, VariantSummary};
 use crate::scenario::{self, LoadOptions, Loaded};
 use crate::series::Series;
@@ -40,13 +43,24 @@ pub struct Recorders {
     pub series: Series<BufWriter<File>>,
     /// events.jsonl.
     pub trace: Option<Trace<BufWriter<File>>>,
+    /// The chart data (downsampled time series).
+    pub capture: Capture,
+    /// The timeline view (`--perfetto`).
+    pub perfetto: Option<PerfettoFile>,
 }
+
+/// The `--perfetto` writer of a run.
+pub type PerfettoFile = Perfetto<BufWriter<File>>;
 
 impl Observer for Recorders {
     #[inline]
     fn on_event(&mut self, e: &Event) {
         self.metrics.on_event(e);
         self.series.on_event(e);
+        self.capture.on_event(e);
+        if let Some(p) = &mut self.perfetto {
+            p.on_event(e);
+        }
         if let Some(t) = &mut self.trace {
             t.on_event(e);
         }
@@ -54,6 +68,7 @@ impl Observer for Recorders {
 
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
         self.series.on_sample(t, gauges);
+        self.capture.on_sample(t, gauges);
     }
 }
 
@@ -91,6 +106,15 @@ pub fn load_all(
 /// Runs every variant of a loaded scenario and writes its outputs. Returns the summary
 /// even when an invariant was violated (the caller reports it and exits 1).
 pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Error> {
+    run_scenario_with(l, opts, &mut None)
+}
+
+/// Like [`run_scenario`], also streaming every variant into the `--perfetto` writer.
+pub fn run_scenario_with(
+    l: &Loaded,
+    opts: &RunOptions,
+    perfetto: &mut Option<PerfettoFile>,
+) -> Result<ScenarioSummary, Error> {
     let name = &l.spec.name.0;
     let final_dir = opts.out.join(name);
     let tmp = opts.out.join(format!(".{name}.partial"));
@@ -103,11 +127,15 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let mut variants = Vec::new();
+    let mut captured = Vec::new();
     for cfg in &l.variants {
         let vdir = tmp.join(&cfg.variant);
         std::fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        match run_variant(cfg, &vdir, opts.trace) {
-            Ok(v) => variants.push(v),
+        match run_variant_with(cfg, &vdir, opts.trace, perfetto) {
+            Ok((v, c)) => {
+                variants.push(v);
+                captured.push(c);
+            }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(e.into());
@@ -123,6 +151,12 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     let path = tmp.join("summary.json");
     std::fs::write(&path, json).map_err(io(&path))?;
+    if opts.charts
+        && let Err(e) = write_charts(l, &summary, &captured, &tmp)
+    {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.into());
+    }
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
     }
@@ -130,8 +164,46 @@ pub fn run_scenario(l: &Loaded, opts: &RunOptions) -> Result<ScenarioSummary, Er
     Ok(summary)
 }
 
+/// The charts and report.html of a scenario, into its (temporary) folder `dir`.
+fn write_charts(
+    l: &Loaded,
+    summary: &ScenarioSummary,
+    captured: &[VariantCharts],
+    dir: &Path,
+) -> Result<(), RunError> {
+    let topics: Vec<String> = l
+        .variants
+        .first()
+        .map(|c| c.topics.iter().map(|t| t.name.clone()).collect())
+        .unwrap_or_default();
+    let input = charts::Input {
+        summary,
+        topics: &topics,
+        variants: captured,
+    };
+    let charts_dir = dir.join("charts");
+    let drawn = charts::write_all(&charts_dir, &input).map_err(|source| RunError::Io {
+        path: charts_dir,
+        source,
+    })?;
+    let path = dir.join("report.html");
+    let html = crate::report::html::render(l, summary, &drawn);
+    std::fs::write(&path, html).map_err(|source| RunError::Io { path, source })
+}
+
 /// Runs one variant, writing metrics.csv (and events.jsonl) into `dir`.
 pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSummary, RunError> {
+    run_variant_with(cfg, dir, trace, &mut None).map(|(summary, _)| summary)
+}
+
+/// Runs one variant like [`run_variant`], and also returns the data its charts are drawn from.
+/// The `--perfetto` writer, if any, is lent to the run and given back in `perfetto`.
+pub fn run_variant_with(
+    cfg: &Config,
+    dir: &Path,
+    trace: bool,
+    perfetto: &mut Option<PerfettoFile>,
+) -> Result<(VariantSummary, VariantCharts), RunError> {
     let topics: Vec<String> = cfg.topics.iter().map(|t| t.name.clone()).collect();
     let subs: Vec<String> = cfg.subscribers.iter().map(|s| s.name.clone()).collect();
     let create = |name: &str| {
@@ -148,8 +220,22 @@ pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSumma
         } else {
             None
         },
+        capture: Capture::new(topics.len()),
+        perfetto: perfetto.take().map(|mut p| {
+            let tracks: Vec<(String, String)> = cfg
+                .subscribers
+                .iter()
+                .map(|s| (s.name.clone(), cfg.topics[s.topic as usize].name.clone()))
+                .collect();
+            p.begin_variant(&cfg.scenario, &cfg.variant, &tracks);
+            p
+        }),
     };
-    let (outcome, rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
+    let (outcome, mut rec) = Sim::new(cfg, rec).run().map_err(|e| sim_error(cfg, e))?;
+    if let Some(mut p) = rec.perfetto.take() {
+        p.end_variant();
+        *perfetto = Some(p);
+    }
     let flush = |name: &str, r: std::io::Result<BufWriter<File>>| {
         r.and_then(|mut w| w.flush())
             .map_err(|source| RunError::Io {
@@ -162,7 +248,15 @@ pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSumma
         flush("events.jsonl", t.finish())?;
     }
     write_dead_letters(cfg, &outcome.dead_letters, &dir.join("dead_letters.csv"))?;
-    Ok(summary::variant_summary(cfg, &outcome, &rec.metrics))
+    let summary = summary::variant_summary(cfg, &outcome, &rec.metrics);
+    let charts = VariantCharts {
+        name: cfg.variant.clone(),
+        latency: VariantCharts::merge_latency(
+            rec.metrics.topic_latency.iter().map(|l| l.histogram()),
+        ),
+        series: rec.capture.finish(),
+    };
+    Ok((summary, charts))
 }
 
 fn write_dead_letters(

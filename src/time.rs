@@ -77,8 +77,9 @@ impl SimDuration {
 
     /// A span from seconds, rounded to the nearest nanosecond and clamped to `[0, DURATION_NS_MAX]`.
     pub fn from_secs_f64(s: f64) -> SimDuration {
-        let ns = (s * 1e9).round();
-        if ns.is_nan() || ns <= 0.0 {
+        // Half-up by hand: `f64::round` is a libm call, and this is on the hot path.
+        let ns = s * 1e9 + 0.5;
+        if ns.is_nan() || ns < 1.0 {
             SimDuration::ZERO
         } else if ns >= DURATION_NS_MAX as f64 {
             SimDuration(DURATION_NS_MAX)

@@ -27,7 +27,8 @@ fn clamp_ns(ns: f64) -> SimDuration {
     if ns >= DURATION_NS_MAX as f64 {
         SimDuration(DURATION_NS_MAX)
     } else {
-        SimDuration(ns.round() as u64)
+        // Half-up by hand: `f64::round` is a libm call on the hot path.
+        SimDuration((ns + 0.5) as u64)
     }
 }
 

@@ -483,21 +483,33 @@ impl Broker {
     #[inline]
     fn transition(&mut self, d: u32, to: Status) -> Result<(), IllegalTransition> {
         self.transitions_checked += 1;
-        let del = self.dels.get(d);
-        let from = del.status;
-        let message = self.msgs.get(del.msg).id;
-        lifecycle::check(message, del.sub, from, to)?;
         let del = self.dels.get_mut(d);
+        let from = del.status;
+        if !lifecycle::allowed(from, to) {
+            return Err(self.illegal(d, from, to));
+        }
         del.status = to;
         if to == Status::Delivering {
             del.attempt += 1;
         }
         if to.is_terminal() {
+            let mi = del.msg;
             self.pending -= 1;
-            let topic = self.msgs.get(del.msg).topic;
+            let topic = self.msgs.get(mi).topic;
             self.topics[topic as usize].pending -= 1;
         }
         Ok(())
+    }
+
+    #[cold]
+    fn illegal(&self, d: u32, from: Status, to: Status) -> IllegalTransition {
+        let del = self.dels.get(d);
+        IllegalTransition {
+            message: self.msgs.get(del.msg).id,
+            subscriber: del.sub,
+            from,
+            to,
+        }
     }
 
     /// After a delivery became terminal or lost a call reference: frees its message once no

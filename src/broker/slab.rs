@@ -1,10 +1,15 @@
-//! A slab: records in a `Vec`, freed slots reused, each slot with a generation so that a
-//! stale reference (a timer about a freed record) can be recognised.
+//! A slab: records in one `Vec` of slots, freed slots reused (last freed, first reused, so
+//! the working set stays small and hot), each slot with a generation so that a stale
+//! reference (a timer about a freed record) can be recognised.
+
+struct Slot<T> {
+    value: T,
+    generation: u32,
+    used: bool,
+}
 
 pub struct Slab<T> {
-    items: Vec<T>,
-    generations: Vec<u32>,
-    used: Vec<bool>,
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
 }
 
@@ -16,9 +21,7 @@ pub struct Placed {
 impl<T> Slab<T> {
     pub fn new() -> Self {
         Slab {
-            items: Vec::new(),
-            generations: Vec::new(),
-            used: Vec::new(),
+            slots: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -26,15 +29,18 @@ impl<T> Slab<T> {
     #[inline]
     pub fn insert(&mut self, value: T) -> Placed {
         if let Some(idx) = self.free.pop() {
-            self.items[idx as usize] = value;
-            self.used[idx as usize] = true;
+            let slot = &mut self.slots[idx as usize];
+            slot.value = value;
+            slot.used = true;
             Placed { idx }
         } else {
             let idx =
-                u32::try_from(self.items.len()).expect("slab: more than u32::MAX records alive");
-            self.items.push(value);
-            self.generations.push(0);
-            self.used.push(true);
+                u32::try_from(self.slots.len()).expect("slab: more than u32::MAX records alive");
+            self.slots.push(Slot {
+                value,
+                generation: 0,
+                used: true,
+            });
             Placed { idx }
         }
     }
@@ -42,47 +48,49 @@ impl<T> Slab<T> {
     /// Frees a slot; its generation moves on so old references no longer match.
     #[inline]
     pub fn remove(&mut self, idx: u32) {
-        debug_assert!(self.used[idx as usize], "slab: double free of slot {idx}");
-        self.used[idx as usize] = false;
-        self.generations[idx as usize] = self.generations[idx as usize].wrapping_add(1);
+        let slot = &mut self.slots[idx as usize];
+        debug_assert!(slot.used, "slab: double free of slot {idx}");
+        slot.used = false;
+        slot.generation = slot.generation.wrapping_add(1);
         self.free.push(idx);
     }
 
     #[inline]
     pub fn get(&self, idx: u32) -> &T {
-        &self.items[idx as usize]
+        &self.slots[idx as usize].value
     }
 
     #[inline]
     pub fn get_mut(&mut self, idx: u32) -> &mut T {
-        &mut self.items[idx as usize]
+        &mut self.slots[idx as usize].value
     }
 
     #[inline]
     pub fn generation(&self, idx: u32) -> u32 {
-        self.generations[idx as usize]
+        self.slots[idx as usize].generation
+    }
+
+    /// The slot holds a record of this generation; returns it.
+    #[inline]
+    pub fn live(&self, idx: u32, generation: u32) -> Option<&T> {
+        match self.slots.get(idx as usize) {
+            Some(s) if s.used && s.generation == generation => Some(&s.value),
+            _ => None,
+        }
     }
 
     /// The slot holds a record of this generation.
     #[inline]
     pub fn is_live(&self, idx: u32, generation: u32) -> bool {
-        (idx as usize) < self.items.len()
-            && self.used[idx as usize]
-            && self.generations[idx as usize] == generation
+        self.live(idx, generation).is_some()
     }
 
     /// Live records with their slots, in slot order.
     pub fn iter_live(&self) -> impl Iterator<Item = (u32, &T)> {
-        self.items
+        self.slots
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.used[*i])
-            .map(|(i, v)| (i as u32, v))
-    }
-
-    /// Slots allocated (live or free), for memory reports.
-    #[allow(dead_code)]
-    pub fn capacity(&self) -> usize {
-        self.items.len()
+            .filter(|(_, s)| s.used)
+            .map(|(i, s)| (i as u32, &s.value))
     }
 }

@@ -160,8 +160,11 @@ impl Broker {
         }
     }
 
+    #[inline]
     fn is_queued(&self, r: Ref) -> bool {
-        self.dels.is_live(r.idx, r.generation) && self.dels.get(r.idx).status == Status::Queued
+        self.dels
+            .live(r.idx, r.generation)
+            .is_some_and(|d| d.status == Status::Queued)
     }
 
     fn take_call_slot(&mut self, sub: u32) -> u32 {

@@ -65,3 +65,28 @@ pub fn secs(s: f64) -> String {
         format!("{s:.2}s")
     }
 }
+
+/// The table for a terminal: the title and header in bold, variant rows that lost or
+/// dead-lettered anything in yellow. Escapes wrap whole lines, so the alignment of
+/// [`render`] is kept. Only for a TTY: files and pipes get [`render`].
+pub fn render_colour(s: &ScenarioSummary) -> String {
+    let plain = render(s);
+    let mut out = String::with_capacity(plain.len() + 64);
+    let losing = |line: &str| {
+        s.variants.iter().any(|v| {
+            line.starts_with(&format!("{} ", v.name))
+                && v.topics
+                    .0
+                    .iter()
+                    .any(|(_, t)| t.rejected_count + t.dropped_count + t.dead_letter_count > 0)
+        })
+    };
+    for (i, line) in plain.lines().enumerate() {
+        let _ = match i {
+            0 | 1 => writeln!(out, "\x1b[1m{line}\x1b[0m"),
+            _ if losing(line) => writeln!(out, "\x1b[33m{line}\x1b[0m"),
+            _ => writeln!(out, "{line}"),
+        };
+    }
+    out
+}

@@ -1,4 +1,5 @@
-//! The integration tests, one binary for the whole project (one link step, not one per file).
+//! Integration tests, one binary with a module per area.
 
 mod bad_input;
+mod charts;
 mod verify;

@@ -1,0 +1,196 @@
+//! The chart data of one variant, captured in memory while it runs: an observer that keeps
+//! the same cumulative counts as metrics.csv, downsampled so that memory stays bounded
+//! however long the run is.
+
+use crate::observe::{Event, Kind, Observer, TopicGauge};
+use crate::time::SimTime;
+
+/// Most points kept per line. When the buffer fills, every other point is dropped and the
+/// sampling stride doubles, so kept points stay evenly spaced in virtual time.
+pub const POINTS_MAX: usize = 2000;
+
+/// One topic at one sampling instant: gauges and cumulative counts since t = 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    /// Messages waiting.
+    pub queue_length: u64,
+    /// Deliveries in calls not yet acknowledged.
+    pub in_flight: u64,
+    /// Messages published.
+    pub published: u64,
+    /// Messages rejected.
+    pub rejected: u64,
+    /// Deliveries acknowledged.
+    pub delivered: u64,
+    /// Failed attempts.
+    pub failed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Deliveries dead-lettered.
+    pub dead_lettered: u64,
+    /// Deliveries dropped by drop-oldest.
+    pub dropped: u64,
+}
+
+impl Row {
+    /// Messages accepted.
+    pub fn accepted(&self) -> u64 {
+        self.published.saturating_sub(self.rejected)
+    }
+
+    /// Adds `o` to `self` (totals over topics).
+    pub fn add(&mut self, o: &Row) {
+        self.queue_length += o.queue_length;
+        self.in_flight += o.in_flight;
+        self.published += o.published;
+        self.rejected += o.rejected;
+        self.delivered += o.delivered;
+        self.failed += o.failed;
+        self.retried += o.retried;
+        self.dead_lettered += o.dead_lettered;
+        self.dropped += o.dropped;
+    }
+}
+
+/// The captured, downsampled time series of one variant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Captured {
+    /// Sampling instants kept, in seconds of virtual time.
+    pub times: Vec<f64>,
+    /// `rows[i][k]`: topic `k` at `times[i]`.
+    pub rows: Vec<Vec<Row>>,
+}
+
+impl Captured {
+    /// Totals over topics at each kept instant.
+    pub fn totals(&self) -> Vec<Row> {
+        self.rows
+            .iter()
+            .map(|topics| {
+                let mut sum = Row::default();
+                topics.iter().for_each(|r| sum.add(r));
+                sum
+            })
+            .collect()
+    }
+}
+
+/// The capturing observer.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    counts: Vec<Row>,
+    data: Captured,
+    stride: u64,
+    seen: u64,
+    last: Option<(f64, Vec<Row>)>,
+}
+
+impl Capture {
+    /// A capture of `topics` topics.
+    pub fn new(topics: usize) -> Capture {
+        Capture {
+            counts: vec![Row::default(); topics],
+            data: Captured::default(),
+            stride: 1,
+            seen: 0,
+            last: None,
+        }
+    }
+
+    /// The series, with the very last sample always included (end-of-run totals).
+    pub fn finish(mut self) -> Captured {
+        if let Some((t, rows)) = self.last.take()
+            && self.data.times.last() != Some(&t)
+        {
+            self.data.times.push(t);
+            self.data.rows.push(rows);
+        }
+        self.data
+    }
+
+    fn halve(&mut self) {
+        let keep = |i: usize| i % 2 == 0;
+        let times = std::mem::take(&mut self.data.times);
+        let rows = std::mem::take(&mut self.data.rows);
+        self.data.times = times
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, t)| t)
+            .collect();
+        self.data.rows = rows
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, r)| r)
+            .collect();
+        self.stride *= 2;
+    }
+}
+
+impl Observer for Capture {
+    #[inline]
+    fn on_event(&mut self, e: &Event) {
+        let Some(c) = self.counts.get_mut(e.topic as usize) else {
+            return;
+        };
+        match e.kind {
+            Kind::MessagePublished => c.published += 1,
+            Kind::MessageRejected => c.rejected += 1,
+            Kind::Delivered { .. } => c.delivered += 1,
+            Kind::Failed { .. } => c.failed += 1,
+            Kind::RetryScheduled { .. } => c.retried += 1,
+            Kind::DeadLetter { .. } => c.dead_lettered += 1,
+            Kind::MessageDropped => c.dropped += 1,
+            _ => {}
+        }
+    }
+
+    fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
+        let t_s = t.as_secs_f64();
+        if self.last.as_ref().is_some_and(|(l, _)| *l == t_s) {
+            return;
+        }
+        let mut rows = self.counts.clone();
+        for (r, g) in rows.iter_mut().zip(gauges) {
+            r.queue_length = u64::from(g.queue_length);
+            r.in_flight = u64::from(g.in_flight);
+        }
+        if self.seen % self.stride == 0 {
+            self.data.times.push(t_s);
+            self.data.rows.push(rows.clone());
+            if self.data.times.len() >= POINTS_MAX {
+                self.halve();
+            }
+        }
+        self.seen += 1;
+        self.last = Some((t_s, rows));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_bounded_and_keeps_the_last_sample() {
+        let mut c = Capture::new(1);
+        let g = [TopicGauge::default()];
+        for i in 0..100_001u64 {
+            c.on_sample(SimTime(i * 1_000_000), &g);
+        }
+        let d = c.finish();
+        assert!(d.times.len() <= POINTS_MAX + 1);
+        assert!(d.times.len() >= POINTS_MAX / 2);
+        assert_eq!(d.times.last(), Some(&100.0));
+        // Evenly spaced except for the appended last point.
+        let step = d.times[1] - d.times[0];
+        assert!(
+            d.times
+                .windows(2)
+                .rev()
+                .skip(1)
+                .all(|w| ((w[1] - w[0]) - step).abs() < 1e-9)
+        );
+    }
+}

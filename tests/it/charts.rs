@@ -1,0 +1,120 @@
+//! Charts and report.html: every chart exists as SVG and PNG, the report is self-contained,
+//! and both are byte-identical across two runs; the retry-storm story holds.
+
+use pubsub_sim::charts::CHARTS;
+use pubsub_sim::config::Limits;
+use pubsub_sim::run::{self, RunOptions};
+use std::path::{Path, PathBuf};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.ron"))
+}
+
+fn run_into(name: &str, out: &Path) -> pubsub_sim::report::ScenarioSummary {
+    let loaded = run::load_all(&[scenario(name)], None, Limits::default()).expect("scenario loads");
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        seed: None,
+        trace: false,
+        charts: true,
+        limits: Limits::default(),
+    };
+    run::run_scenario(&loaded[0], &opts).expect("scenario runs")
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pubsub-sim-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn charts_and_report_are_complete_self_contained_and_identical_across_runs() {
+    let (a, b) = (tmp("charts-a"), tmp("charts-b"));
+    run_into("backpressure", &a);
+    run_into("backpressure", &b);
+    let mut files = vec![PathBuf::from("report.html")];
+    for (name, _) in CHARTS {
+        files.push(Path::new("charts").join(format!("{name}.svg")));
+        files.push(Path::new("charts").join(format!("{name}.png")));
+    }
+    for f in &files {
+        let x = std::fs::read(a.join("backpressure").join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let y = std::fs::read(b.join("backpressure").join(f)).expect("second run wrote it");
+        assert!(!x.is_empty(), "{} is empty", f.display());
+        assert!(x == y, "{} differs between two runs", f.display());
+    }
+    let html = std::fs::read_to_string(a.join("backpressure/report.html")).expect("report");
+    assert!(!html.contains("http"), "report.html mentions http");
+    assert!(!html.contains("src="), "report.html loads another file");
+    assert!(!html.contains("<script"), "report.html has a script");
+    assert_eq!(
+        html.matches("<svg").count(),
+        CHARTS.len(),
+        "every chart is inline"
+    );
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
+
+#[test]
+fn no_backoff_makes_more_attempts_per_delivered_message_than_full_jitter() {
+    let out = tmp("storm");
+    let s = run_into("retry-storm", &out);
+    let per_delivered = |name: &str| {
+        let v = s
+            .variants
+            .iter()
+            .find(|v| v.name == name)
+            .expect("variant exists");
+        let (delivered, failed) = v.topics.0.iter().fold((0u64, 0u64), |(d, f), (_, t)| {
+            (d + t.delivered_count, f + t.failed_count)
+        });
+        (delivered + failed) as f64 / delivered.max(1) as f64
+    };
+    let names: Vec<&str> = s.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "no-backoff",
+            "exponential",
+            "full-jitter",
+            "decorrelated-jitter"
+        ]
+    );
+    assert!(per_delivered("no-backoff") > per_delivered("full-jitter"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn perfetto_trace_is_valid_json_with_one_track_per_subscriber() {
+    let out = tmp("perfetto");
+    let loaded =
+        run::load_all(&[scenario("backpressure")], None, Limits::default()).expect("loads");
+    let opts = RunOptions {
+        out: out.clone(),
+        seed: None,
+        trace: false,
+        charts: false,
+        limits: Limits::default(),
+    };
+    let file = out.join("trace.json");
+    std::fs::create_dir_all(&out).expect("tmp");
+    let w = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
+    let mut p = Some(pubsub_sim::perfetto::Perfetto::new(w));
+    run::run_scenario_with(&loaded[0], &opts, &mut p).expect("runs");
+    p.expect("given back").finish().expect("written");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("valid JSON");
+    let events = v["traceEvents"].as_array().expect("array");
+    let tracks = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .count();
+    assert_eq!(tracks, 4, "2 variants × 2 subscribers");
+    assert!(events.iter().any(|e| e["name"] == "dead letter"));
+    let _ = std::fs::remove_dir_all(&out);
+}
