@@ -34,6 +34,13 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Check output folders (`<out>/<scenario>`, run with --trace) against the contract's
+    /// per-delivery rules, conservation laws and their summary.json.
+    Verify {
+        /// Output folders, each holding summary.json and `<variant>/events.jsonl`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 /// Options of the run form.
@@ -76,6 +83,7 @@ pub struct RunArgs {
 pub fn main(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check { scenarios }) => check(&scenarios),
+        Some(Command::Verify { dirs }) => verify(&dirs),
         None => run(cli.run),
     }
 }
@@ -93,6 +101,40 @@ fn check(paths: &[PathBuf]) -> Result<(), Error> {
             l.path.display(),
             variants.join(", ")
         );
+    }
+    Ok(())
+}
+
+/// Reads every folder first (unreadable input is exit 2), then prints each variant's verdict.
+fn verify(dirs: &[PathBuf]) -> Result<(), Error> {
+    let reports: Vec<_> = dirs
+        .iter()
+        .map(|d| crate::verify::verify_dir(d))
+        .collect::<Result<_, _>>()?;
+    let mut stdout = std::io::stdout().lock();
+    let mut broken = 0;
+    for r in &reports {
+        for v in &r.variants {
+            let n = v.result.violations.len() as u64 + v.result.more;
+            let verdict = if n == 0 {
+                "ok".to_string()
+            } else {
+                format!("{n} violation(s)")
+            };
+            let _ = writeln!(
+                stdout,
+                "{}: {} lines: {verdict}",
+                v.trace.display(),
+                v.result.lines
+            );
+        }
+        for line in r.lines() {
+            let _ = writeln!(stdout, "  {line}");
+        }
+        broken += r.violation_count();
+    }
+    if broken > 0 {
+        return Err(RunError::Violations(broken).into());
     }
     Ok(())
 }

@@ -70,6 +70,9 @@ pub enum RunError {
     /// A limit on the run was reached.
     #[error("limit reached: {0}")]
     Limit(String),
+    /// `sim verify` found broken rules (listed on stdout).
+    #[error("{0} violation(s) of the contract's invariants, listed above")]
+    Violations(u64),
     /// An output file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

@@ -25,4 +25,5 @@ pub mod series;
 pub mod sim;
 pub mod time;
 pub mod trace;
+pub mod verify;
 pub mod workload;

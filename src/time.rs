@@ -151,7 +151,8 @@ impl std::str::FromStr for SimDuration {
                 return Err(DurationError::TooFine(text.to_string()));
             }
             place /= 10;
-            ns += digit * place;
+            // Can overflow just past u64::MAX ns ("18446744073.709551616s"): too long, not a panic.
+            ns = ns.checked_add(digit * place).ok_or_else(too_long)?;
         }
         if ns > DURATION_NS_MAX {
             return Err(too_long());
@@ -214,6 +215,16 @@ mod tests {
         assert!(matches!(d("2401h"), Err(DurationError::TooLong(_))));
         assert!(matches!(
             d("99999999999999999999999s"),
+            Err(DurationError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn a_fraction_past_u64_is_too_long_not_an_overflow() {
+        // Regression (tests/bad-scenarios/duration-overflow.ron): 2^64 ns overflowed the
+        // fraction sum, a panic in debug builds and "zero" in release.
+        assert!(matches!(
+            d("18446744073.709551616s"),
             Err(DurationError::TooLong(_))
         ));
     }

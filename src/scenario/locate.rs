@@ -34,6 +34,12 @@ impl<'a> Locator<'a> {
         }
         found.map(|i| line_col(self.src, i))
     }
+
+    /// The first character that is not blank or a comment: where the scenario starts.
+    pub fn start(&self) -> (usize, usize) {
+        let i = self.code.find(|c: char| !c.is_whitespace()).unwrap_or(0);
+        line_col(self.src, i)
+    }
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
@@ -107,6 +113,7 @@ mod tests {
             Some((4, 22))
         );
         assert_eq!(l.find(&["nowhere"]), None);
+        assert_eq!(l.start(), (2, 1));
     }
 
     #[test]

@@ -138,9 +138,19 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// An error located by the anchors (see [`Locator::find`]).
+    /// An error located by the anchors (see [`Locator::find`]). When none is in the text (the
+    /// value is a default), it points at the start of the scenario, so every error has a place.
     fn err(&self, anchors: &[&str], message: impl Into<String>) -> InputError {
-        InputError::at(self.path, self.loc.find(anchors), message)
+        let at = self.loc.find(anchors).unwrap_or_else(|| self.loc.start());
+        InputError::at(self.path, Some(at), message)
+    }
+
+    /// An error at the first of several anchor paths found in the text.
+    fn err_first(&self, paths: &[&[&str]], message: impl Into<String>) -> InputError {
+        match paths.iter().find(|p| self.loc.find(p).is_some()) {
+            Some(p) => self.err(p, message),
+            None => self.err(&[], message),
+        }
     }
 
     fn build(&self, s: &Scenario, opts: LoadOptions) -> Result<Vec<Config>, InputError> {
@@ -491,7 +501,9 @@ impl Ctx<'_> {
         let span = cfg.duration.0 + if cfg.drain { cfg.drain_max.0 } else { 0 };
         let rows = (span / cfg.sample_every.0.max(1)) as f64 * cfg.topics.len() as f64;
         if rows > 5e7 {
-            return Err(self.err(&["sample_every"], format!("sampling every {} would write about {rows:.3e} rows of metrics.csv; the limit is 5e7 (sample less often)", s.sample_every.0)));
+            // sample_every, drain_max and duration may each be a default: point at one written.
+            let anchors: [&[&str]; 3] = [&["sample_every"], &["drain_max"], &["duration"]];
+            return Err(self.err_first(&anchors, format!("sampling every {} would write about {rows:.3e} rows of metrics.csv; the limit is 5e7 (sample less often)", s.sample_every.0)));
         }
         Ok(())
     }

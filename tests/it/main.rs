@@ -1,4 +1,6 @@
 //! Integration tests, one binary with a module per area.
 
+mod bad_input;
 mod charts;
 mod examples;
+mod verify;
