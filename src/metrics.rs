@@ -161,15 +161,24 @@ impl Observer for Metrics {
     #[inline]
     fn on_event(&mut self, e: &Event) {
         let t = &mut self.topics[e.topic as usize];
-        let mut dummy = SubCounts::default();
-        let s = if e.subscriber == NONE {
-            &mut dummy
-        } else {
-            &mut self.subs[e.subscriber as usize]
-        };
         match e.kind {
             Kind::MessagePublished => t.published += 1,
             Kind::MessageRejected => t.rejected += 1,
+            Kind::Backpressure { .. } => t.backpressure += 1,
+            Kind::BatchFlush { .. } => t.batches += 1,
+            _ if e.subscriber != NONE => self.on_delivery_event(e),
+            _ => {}
+        }
+    }
+}
+
+impl Metrics {
+    /// Events about one delivery: counted for its topic and its subscriber.
+    #[inline]
+    fn on_delivery_event(&mut self, e: &Event) {
+        let t = &mut self.topics[e.topic as usize];
+        let s = &mut self.subs[e.subscriber as usize];
+        match e.kind {
             Kind::MessageEnqueued if e.attempt == 0 => {
                 t.deliveries_created += 1;
                 s.deliveries_created += 1;
@@ -207,8 +216,6 @@ impl Observer for Metrics {
                 t.duplicates += u64::from(duplicate);
                 s.duplicates += u64::from(duplicate);
             }
-            Kind::Backpressure { .. } => t.backpressure += 1,
-            Kind::BatchFlush { .. } => t.batches += 1,
             _ => {}
         }
     }

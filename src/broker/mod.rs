@@ -17,7 +17,7 @@ pub mod retry;
 mod slab;
 pub mod strategy;
 
-use crate::config::{Config, Delivery as Strategy, Dist, QueuePolicy, RetryPolicy};
+use crate::config::{Config, Delivery as Strategy, Dist, Overflow, QueuePolicy, RetryPolicy};
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, Kind, Observer, TopicGauge};
 use crate::rng::Stream;
@@ -447,7 +447,8 @@ impl Broker {
             let t = &mut self.topics[topic];
             t.queue_len += 1;
             t.queue_len_peak = t.queue_len_peak.max(t.queue_len);
-            if !msg.in_order {
+            // Arrival order is needed only to find the oldest message for DropOldest.
+            if t.queue.overflow == Overflow::DropOldest && !msg.in_order {
                 msg.in_order = true;
                 let generation = self.msgs.generation(mi);
                 self.topics[topic].order.push_back(Ref {
@@ -473,8 +474,11 @@ impl Broker {
         msg.queued -= 1;
         if msg.queued == 0 {
             let topic = msg.topic as usize;
-            self.topics[topic].queue_len -= 1;
-            self.prune_order(topic as u32);
+            let t = &mut self.topics[topic];
+            t.queue_len -= 1;
+            if t.queue.overflow == Overflow::DropOldest {
+                self.prune_order(topic as u32);
+            }
         }
     }
 
