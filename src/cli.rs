@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// After each scenario, print events and messages per wall-clock second and peak memory
+    /// (stderr; never written to an output file).
+    #[arg(long)]
+    pub stats: bool,
     /// Most scheduled events one variant may process.
     #[arg(long, default_value_t = Limits::default().events_max)]
     pub events_max: u64,
@@ -168,7 +172,11 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     let colour = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout());
     for l in &loaded {
+        let clock = crate::stats::Stopwatch::start();
         let summary = run::run_scenario_with(l, &opts, &mut perfetto)?;
+        if args.stats {
+            eprintln!("{}", crate::stats::line(&summary, clock.secs()));
+        }
         if args.json {
             let _ = writeln!(
                 stdout,

@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod sched;
 pub mod series;
 pub mod sim;
+pub mod stats;
 pub mod time;
 pub mod trace;
 pub mod verify;
