@@ -176,7 +176,16 @@ impl Broker {
     }
 
     fn take_call_slot(&mut self, sub: u32) -> u32 {
-        let fresh = Call {
+        if let Some(i) = self.free_calls.pop() {
+            let c = &mut self.calls[i as usize];
+            c.sub = sub;
+            c.timed_out = false;
+            c.fail = None;
+            c.has_worker = false;
+            debug_assert!(c.items.is_empty());
+            return i;
+        }
+        self.calls.push(Call {
             sub,
             items: Vec::new(),
             timed_out: false,
@@ -184,22 +193,8 @@ impl Broker {
             cost: SimDuration::ZERO,
             generation: 0,
             has_worker: false,
-        };
-        match self.free_calls.pop() {
-            Some(i) => {
-                let c = &mut self.calls[i as usize];
-                c.sub = sub;
-                c.timed_out = false;
-                c.fail = None;
-                c.has_worker = false;
-                debug_assert!(c.items.is_empty());
-                i
-            }
-            None => {
-                self.calls.push(fresh);
-                (self.calls.len() - 1) as u32
-            }
-        }
+        });
+        (self.calls.len() - 1) as u32
     }
 
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
