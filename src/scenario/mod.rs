@@ -498,6 +498,19 @@ impl Ctx<'_> {
         if messages > MESSAGES_MAX {
             return Err(self.err(&["publishers"], format!("the publishers would publish about {messages:.3e} messages; the limit is {MESSAGES_MAX:.0e} per variant (shorten the run or lower the rates)")));
         }
+        // Each publish is one event and each delivery at least one more (its call's end): a
+        // lower bound on the events the run needs. Over the limit, say so now (exit 2) rather
+        // than after minutes of running (exit 1).
+        let fanout =
+            |topic: u32| cfg.subscribers.iter().filter(|x| x.topic == topic).count() as f64;
+        let events: f64 = cfg
+            .publishers
+            .iter()
+            .map(|p| Publisher::expected_count(p) * (1.0 + fanout(p.topic)))
+            .sum();
+        if events > cfg.limits.events_max as f64 {
+            return Err(self.err(&["publishers"], format!("the publishers would need at least {events:.3e} events (a publish and a call per subscriber each); the limit is {} per variant (raise it with --events-max, or shorten the run or lower the rates)", cfg.limits.events_max)));
+        }
         let span = cfg.duration.0 + if cfg.drain { cfg.drain_max.0 } else { 0 };
         let rows = (span / cfg.sample_every.0.max(1)) as f64 * cfg.topics.len() as f64;
         if rows > 5e7 {
