@@ -1,15 +1,16 @@
 //! `--stats`: wall-clock speed and peak memory of a run, printed after it. The only place
 //! that reads the wall clock; nothing measured here reaches an output file.
 
+// Measuring the simulator itself, never simulated time: the one exception to clippy.toml.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use crate::report::ScenarioSummary;
 
 /// Wall-clock time of one scenario's run.
-#[allow(clippy::disallowed_types)] // measuring the simulator itself, never simulated time
 pub struct Stopwatch(std::time::Instant);
 
 impl Stopwatch {
     /// Starts now.
-    #[allow(clippy::disallowed_methods)] // see the type
     pub fn start() -> Stopwatch {
         Stopwatch(std::time::Instant::now())
     }
