@@ -94,16 +94,15 @@ pub fn main(cli: Cli) -> Result<(), Error> {
 
 fn check(paths: &[PathBuf]) -> Result<(), Error> {
     let loaded = run::load_all(paths, None, Limits::default())?;
-    let pretty = ron::ser::PrettyConfig::new().struct_names(true);
     let mut stdout = std::io::stdout().lock();
     for l in loaded {
-        let text = ron::ser::to_string_pretty(&l.spec, pretty.clone()).unwrap_or_default();
         let variants: Vec<&str> = l.variants.iter().map(|v| v.variant.as_str()).collect();
         let _ = writeln!(
             stdout,
-            "// {}: ok, variants: {}\n{text}",
+            "// {}: ok, variants: {}\n{}",
             l.path.display(),
-            variants.join(", ")
+            variants.join(", "),
+            crate::scenario::resolved_ron(&l.spec)
         );
     }
     Ok(())

@@ -44,6 +44,16 @@ pub struct LoadOptions {
     pub limits: Option<Limits>,
 }
 
+/// The scenario as RON with every default filled in (what `sim check` prints). It parses back
+/// to the same scenario.
+pub fn resolved_ron(spec: &Scenario) -> String {
+    let pretty = ron::ser::PrettyConfig::new().struct_names(false);
+    let text = ron::ser::to_string_pretty(spec, pretty).unwrap_or_default();
+    // RON writes a variant named `None` as a raw identifier; where a value (not an Option)
+    // is expected, plain `None` reads the same and is what users write.
+    format!("Scenario{}", text.replace("r#None", "None"))
+}
+
 /// Reads, parses and validates `path`.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Loaded, InputError> {
     let source = read(path)?;
@@ -616,5 +626,31 @@ fn topic_config(t: &TopicSpec, broker: &BrokerSpec) -> config::TopicConfig {
                 JitterSpec::Decorrelated => config::Jitter::Decorrelated,
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_scenarios_parse_back_to_themselves() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("scenarios folder") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "ron") {
+                continue;
+            }
+            let first = load(&path, LoadOptions::default()).expect("scenario loads");
+            let text = resolved_ron(&first.spec);
+            let again = parse_str(&path, &text, LoadOptions::default()).unwrap_or_else(|e| {
+                panic!("resolved {} does not parse: {e}\n{text}", path.display())
+            });
+            assert_eq!(resolved_ron(&again.spec), text, "{}", path.display());
+            assert_eq!(again.variants, first.variants, "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 5);
     }
 }

@@ -12,6 +12,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
+/// Serialises an override as its bare value, the way [`present`] reads it back.
+fn inner<S: serde::Serializer, T: Serialize>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => x.serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Batch size bounds.
 pub type BatchSize = Int<1, 100_000>;
 /// Queue bound.
@@ -224,13 +232,13 @@ pub struct TopicSpec {
     /// Name.
     pub name: Name,
     /// Queue override.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "inner", skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueOverlay>,
     /// Strategy override.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "inner", skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
     /// Retry override.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "inner", skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryOverlay>,
 }
 
@@ -286,6 +294,7 @@ pub struct QueueOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_len: Option<QueueLen>,
@@ -293,6 +302,7 @@ pub struct QueueOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub overflow: Option<OverflowSpec>,
@@ -306,6 +316,7 @@ pub struct RetryOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_attempts: Option<Attempts>,
@@ -313,6 +324,7 @@ pub struct RetryOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub backoff: Option<BackoffSpec>,
@@ -320,6 +332,7 @@ pub struct RetryOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub jitter: Option<JitterSpec>,
@@ -333,6 +346,7 @@ pub struct BrokerOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub delivery: Option<DeliverySpec>,
@@ -340,6 +354,7 @@ pub struct BrokerOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub retry: Option<RetryOverlay>,
@@ -347,6 +362,7 @@ pub struct BrokerOverlay {
     #[serde(
         default,
         deserialize_with = "present",
+        serialize_with = "inner",
         skip_serializing_if = "Option::is_none"
     )]
     pub queue: Option<QueueOverlay>,
