@@ -540,3 +540,24 @@ fn calls_beyond_the_workers_wait_inside_the_subscriber_and_can_time_out() {
         .collect();
     assert_eq!(late, [300, 400, 500]);
 }
+
+#[test]
+fn variants_differing_in_a_policy_that_never_triggers_give_identical_runs() {
+    // Common random numbers: each source draws from its own named stream, so a policy that
+    // never acts (the queue never fills) cannot change anything else.
+    let v = configs(
+        r#"duration: "5s",
+        broker: (queue: (max_len: 100000, overflow: Reject), retry: (max_attempts: 3, jitter: Full)),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Exp(mean: "2ms"), failure_rate: 0.2, concurrency: 2)],
+        publishers: [(topic: "q", arrivals: Poisson(rate: 300.0))],
+        variants: [(name: "reject"), (name: "drop-oldest", broker: (queue: (overflow: DropOldest)))]"#,
+    );
+    let (a, b) = (run(&v[0]), run(&v[1]));
+    assert!(a.len() > 5_000);
+    assert!(a == b, "the never-triggered policy changed the run");
+    // And a policy that does act changes it: a queue bound of 1 under load.
+    let mut tight = v[1].clone();
+    tight.topics[0].queue.max_len = 1;
+    assert!(run(&tight) != a);
+}
