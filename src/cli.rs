@@ -1,7 +1,7 @@
 //! The command line (contract section 1): clap definitions, and dispatch to the library.
 
 use crate::config::Limits;
-use crate::error::{Error, RunError};
+use crate::error::{Error, InputError, RunError};
 use crate::report::table;
 use crate::run::{self, RunOptions};
 use clap::{Args, Parser, Subcommand};
@@ -71,6 +71,19 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run N independent replications of every variant (in parallel; seeds derived from the
+    /// scenario seed, replication 0 is the plain run) and add means with 95% confidence
+    /// intervals to summary.json (docs/experiments.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub replications: Option<u32>,
+    /// Keep adding replications until the 95% CI half-width of the delivered fraction, loss
+    /// fraction and p99 latency is within this fraction of the mean (e.g. 0.05).
+    #[arg(long, value_name = "FRACTION")]
+    pub precision: Option<f64>,
+    /// The most replications --precision may run.
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub max_replications: u32,
     /// Most scheduled events one variant may process.
     #[arg(long, default_value_t = Limits::default().events_max)]
     pub events_max: u64,
@@ -145,6 +158,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
         pending_max: args.pending_max,
         ..Limits::default()
     };
+    let plan = plan(&args)?;
     let loaded = run::load_all(&args.scenarios, args.seed, limits)?;
     let opts = RunOptions {
         out: args.out.clone(),
@@ -168,13 +182,21 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     let colour = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout());
     for l in &loaded {
-        let summary = run::run_scenario_with(l, &opts, &mut perfetto)?;
+        let reps = match &plan {
+            Some(p) => Some(crate::experiment::run_plan(l, p)?),
+            None => None,
+        };
+        let summary = run::run_scenario_replicated(l, &opts, &mut perfetto, reps)?;
+        let replicated = crate::experiment::table::render(&summary);
         if args.json {
             let _ = writeln!(
                 stdout,
                 "{}",
                 serde_json::to_string_pretty(&summary).unwrap_or_default()
             );
+        } else if let (Some(text), false) = (&replicated, args.quiet) {
+            let _ = write!(stdout, "{text}");
+            let _ = writeln!(stdout, "  → {}", args.out.join(&summary.scenario).display());
         } else if !args.quiet {
             let _ = write!(
                 stdout,
@@ -211,6 +233,26 @@ fn run(args: RunArgs) -> Result<(), Error> {
         }
     }
     finish_perfetto(perfetto, args.perfetto.as_deref())
+}
+
+/// The replication plan of the flags, if they ask for one; a bad `--precision` is bad input.
+fn plan(args: &RunArgs) -> Result<Option<crate::experiment::Plan>, InputError> {
+    if let Some(p) = args.precision
+        && !(p > 0.0 && p < 1.0)
+    {
+        return Err(InputError::general(format!(
+            "--precision {p}: expected a fraction of the mean between 0 and 1, e.g. 0.05"
+        )));
+    }
+    if args.replications.is_none() && args.precision.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(crate::experiment::Plan {
+        // --precision alone starts with one batch: fewer gives a meaningless first interval.
+        replications: args.replications.unwrap_or(crate::experiment::BATCH),
+        precision: args.precision,
+        max: args.max_replications,
+    }))
 }
 
 fn finish_perfetto(

@@ -1,0 +1,179 @@
+//! Replications (docs/experiments.md): thread-count independence, replication 0 is the plain
+//! run, and confidence intervals narrow as replications are added.
+
+use pubsub_sim::config::Limits;
+use pubsub_sim::experiment::{self, KEY_METRICS};
+use pubsub_sim::run;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCENARIO: &str = "scenarios/backpressure.ron";
+
+fn sim(out: &Path, threads: &str, extra: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([SCENARIO, "-q", "--no-charts", "-o"])
+        .arg(out)
+        .args(extra)
+        .env("RAYON_NUM_THREADS", threads)
+        .status()
+        .expect("sim runs");
+    assert!(status.success(), "sim {extra:?} failed: {status}");
+}
+
+fn read(path: PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn thread_count_does_not_change_a_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    sim(&one, "1", &["--replications", "6"]);
+    sim(&two, "2", &["--replications", "6"]);
+    for f in [
+        "summary.json",
+        "reject/metrics.csv",
+        "drop-oldest/metrics.csv",
+    ] {
+        let a = read(one.join("backpressure").join(f));
+        assert_eq!(a, read(two.join("backpressure").join(f)), "{f}");
+    }
+}
+
+#[test]
+fn replicated_summary_keeps_the_plain_runs_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (plain, reps) = (dir.path().join("plain"), dir.path().join("reps"));
+    sim(&plain, "2", &[]);
+    sim(&reps, "2", &["--replications", "3"]);
+    let json = |root: &Path| -> serde_json::Value {
+        serde_json::from_slice(&read(root.join("backpressure/summary.json"))).expect("json")
+    };
+    let mut r = json(&reps);
+    let mut blocks = Vec::new();
+    for v in r["variants"].as_array_mut().expect("variants") {
+        blocks.push(v.as_object_mut().expect("variant").remove("replications"));
+    }
+    assert_eq!(r, json(&plain), "replication 0 must be the plain run");
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b.as_ref().is_some_and(|b| b["count"] == 3))
+    );
+}
+
+#[test]
+fn replication_zero_is_the_plain_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let l = &run::load_all(&[root.join(SCENARIO)], None, Limits::default()).expect("loads")[0];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for cfg in &l.variants {
+        let plain = run::run_variant(cfg, dir.path(), false).expect("runs");
+        let s = experiment::run_replication(cfg, 0).expect("replication runs");
+        let t = &plain.topics.0[0].1;
+        let fraction = t.delivered_count as f64 / t.deliveries_created as f64;
+        assert_eq!(s[0][1], Some(fraction));
+        assert_eq!(s[0][9], Some(t.latency_s.p99));
+        assert_eq!(s[0][0], Some(t.published_count as f64));
+    }
+}
+
+#[test]
+fn confidence_intervals_narrow_with_more_replications() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let l = &run::load_all(&[root.join(SCENARIO)], None, Limits::default()).expect("loads")[0];
+    let reps = experiment::replicate(l, 0, 16).expect("runs");
+    for v in &reps {
+        for m in KEY_METRICS {
+            let few = experiment::estimate(&v[..4], 0, m)
+                .half_width
+                .expect("n = 4");
+            let many = experiment::estimate(v, 0, m).half_width.expect("n = 16");
+            assert!(many <= few, "metric {m}: {many} > {few}");
+        }
+    }
+}
+
+/// backpressure.ron with a warm-up line added after its duration.
+fn with_warmup(dir: &Path, warmup: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(SCENARIO)).expect("scenario");
+    let text = text.replacen(
+        "duration: \"60s\",",
+        &format!("duration: \"60s\", warmup: \"{warmup}\","),
+        1,
+    );
+    let path = dir.join(format!("warmup-{warmup}.ron"));
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+#[test]
+fn warmup_leaves_out_messages_published_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let load = |p: PathBuf| run::load_all(&[p], None, Limits::default()).expect("loads");
+    let none = &load(with_warmup(dir.path(), "0s"))[0].variants[0];
+    let late = &load(with_warmup(dir.path(), "30s"))[0].variants[0];
+    assert_eq!(late.warmup.as_secs_f64(), 30.0);
+    let all = experiment::run_replication(none, 0).expect("runs");
+    let measured = experiment::run_replication(late, 0).expect("runs");
+    // The burst (20–25 s) is before the warm-up: only the steady 150/s of 30–50 s is left.
+    let (a, m) = (all[0][0].unwrap(), measured[0][0].unwrap());
+    assert!(m < a / 2.0 && m > 2_500.0, "published {m} of {a}");
+    assert!(measured[0][3] < all[0][3], "no burst, fewer rejections");
+}
+
+#[test]
+fn a_warmup_as_long_as_the_run_is_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["check"])
+        .arg(with_warmup(dir.path(), "60s"))
+        .output()
+        .expect("sim runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warmup"));
+}
+
+#[test]
+fn bad_precision_is_bad_input() {
+    for bad in ["0", "1.5", "NaN", "-0.1"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([SCENARIO, "--precision", bad, "-o", "/nonexistent/never"])
+            .output()
+            .expect("sim runs");
+        assert_eq!(out.status.code(), Some(2), "--precision {bad}");
+    }
+}
+
+fn summary_of(out: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&read(out.join(name).join("summary.json"))).expect("json")
+}
+
+#[test]
+fn precision_adds_batches_until_the_key_metrics_are_tight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |extra: &[&str]| {
+        let status = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["scenarios/immediate.ron", "-q", "--no-charts", "-o"])
+            .arg(dir.path())
+            .args(extra)
+            .status()
+            .expect("sim runs");
+        assert!(status.success());
+        summary_of(dir.path(), "immediate")["variants"][0]["replications"].clone()
+    };
+    let tight = run(&["--precision", "0.02"]);
+    assert_eq!(tight["precision"]["reached"], true);
+    let n = tight["count"].as_u64().expect("count");
+    assert!(n > 10 && n % 10 == 0, "{n} replications");
+    let p99 = &tight["topics"]["greetings"]["latency_p99_s"];
+    let (mean, hw) = (p99["mean"].as_f64(), p99["half_width"].as_f64());
+    assert!(hw.expect("hw") <= 0.02 * mean.expect("mean"));
+    let capped = run(&["--precision", "0.0001", "--max-replications", "12"]);
+    assert_eq!(capped["count"], 12);
+    assert_eq!(capped["precision"]["reached"], false);
+}
