@@ -34,6 +34,27 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Compare two variants over paired replications with common random numbers: per
+    /// metric, the difference B − A, its 95% confidence interval and whether it is
+    /// significant (docs/experiments.md). Writes no files.
+    Compare {
+        /// One scenario (compare two of its variants) or two (compare one variant of each).
+        #[arg(required = true, num_args = 1..=2)]
+        scenarios: Vec<PathBuf>,
+        /// The two variants, `A,B` (default: the first two of one file, the first of each of two).
+        #[arg(long, value_name = "A,B")]
+        variants: Option<String>,
+        /// Paired replications.
+        #[arg(short = 'n', long, default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        replications: u32,
+        /// Replaces the seed (both sides use side A's seed).
+        #[arg(short, long)]
+        seed: Option<u64>,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check output folders (`<out>/<scenario>`, run with --trace) against the contract's
     /// per-delivery rules, conservation laws and their summary.json.
     Verify {
@@ -97,6 +118,13 @@ pub fn main(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Verify { dirs }) => verify(&dirs),
+        Some(Command::Compare {
+            scenarios,
+            variants,
+            replications,
+            seed,
+            json,
+        }) => compare(&scenarios, variants.as_deref(), replications, seed, json),
         None => run(cli.run),
     }
 }
@@ -115,6 +143,33 @@ fn check(paths: &[PathBuf]) -> Result<(), Error> {
             variants.join(", ")
         );
     }
+    Ok(())
+}
+
+fn compare(
+    paths: &[PathBuf],
+    variants: Option<&str>,
+    n: u32,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<(), Error> {
+    use crate::experiment::compare;
+    // One at a time: compare writes no outputs, so two files may share a scenario name.
+    let mut loaded = Vec::new();
+    for p in paths {
+        loaded.extend(run::load_all(
+            std::slice::from_ref(p),
+            seed,
+            Limits::default(),
+        )?);
+    }
+    let c = compare::compare(compare::sides(&loaded, variants)?, n)?;
+    let text = if json {
+        serde_json::to_string_pretty(&c).unwrap_or_default() + "\n"
+    } else {
+        compare::render(&c)
+    };
+    let _ = write!(std::io::stdout().lock(), "{text}");
     Ok(())
 }
 

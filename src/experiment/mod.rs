@@ -5,6 +5,7 @@
 //! memory only (no files): replication 0 is the plain run. Jobs run on rayon's pool but are
 //! collected in (variant, replication) order, so results never depend on the thread count.
 
+pub mod compare;
 pub mod table;
 
 use crate::config::Config;
@@ -158,15 +159,24 @@ fn sample(m: &Metrics) -> Sample {
 /// Returns `[variant][replication]`; on failure, the error of the first failed job in
 /// (variant, replication) order, whatever order the threads finished in.
 pub fn replicate(l: &Loaded, from: u32, count: u32) -> Result<Vec<Vec<Sample>>, RunError> {
-    let jobs: Vec<(usize, u32)> = (0..l.variants.len())
+    replicate_configs(&l.variants, from, count)
+}
+
+/// Like [`replicate`], for any list of configs: `[config][replication]`.
+pub fn replicate_configs(
+    cfgs: &[Config],
+    from: u32,
+    count: u32,
+) -> Result<Vec<Vec<Sample>>, RunError> {
+    let jobs: Vec<(usize, u32)> = (0..cfgs.len())
         .flat_map(|v| (from..from.saturating_add(count)).map(move |r| (v, r)))
         .collect();
     // An indexed parallel iterator collects in input order, not completion order.
     let done: Vec<Result<Sample, RunError>> = jobs
         .par_iter()
-        .map(|&(v, r)| run_replication(&l.variants[v], r))
+        .map(|&(v, r)| run_replication(&cfgs[v], r))
         .collect();
-    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); l.variants.len()];
+    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); cfgs.len()];
     for ((v, _), s) in jobs.into_iter().zip(done) {
         out[v].push(s?);
     }

@@ -177,3 +177,59 @@ fn precision_adds_batches_until_the_key_metrics_are_tight() {
     assert_eq!(capped["count"], 12);
     assert_eq!(capped["precision"]["reached"], false);
 }
+
+fn compare(args: &[&str], threads: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("compare")
+        .args(args)
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .expect("sim runs")
+}
+
+fn significant(out: &std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut found = Vec::new();
+    for (topic, metrics) in c["topics"].as_object().expect("topics") {
+        for (m, p) in metrics.as_object().expect("metrics") {
+            if p["significant"] == true {
+                found.push(format!("{topic}/{m}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_scenario_compared_with_itself_is_never_significant() {
+    let same = ["--variants", "reject,reject", "-n", "4", "--json"];
+    assert!(significant(&compare(&[&[SCENARIO][..], &same].concat(), "2")).is_empty());
+    let two_files = [SCENARIO, SCENARIO, "-n", "4", "--json"];
+    assert!(significant(&compare(&two_files, "2")).is_empty());
+}
+
+#[test]
+fn reject_and_drop_oldest_differ_and_threads_do_not_matter() {
+    let args = [SCENARIO, "-n", "4", "--json"];
+    let (one, two) = (compare(&args, "1"), compare(&args, "2"));
+    assert_eq!(one.stdout, two.stdout);
+    let found = significant(&two);
+    assert!(
+        found.contains(&"orders/loss_fraction".to_string()),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn compare_refuses_unknown_variants() {
+    for v in ["reject", "reject,nope", "a,b,c"] {
+        let out = compare(&[SCENARIO, "--variants", v], "1");
+        assert_eq!(out.status.code(), Some(2), "--variants {v}");
+    }
+}
