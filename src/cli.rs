@@ -55,6 +55,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a sweep file: every point of its grid, replicated; writes results.csv,
+    /// points.csv and sweep.json under `<out>/<sweep name>/` (docs/experiments.md).
+    Sweep {
+        /// The sweep file (.ron).
+        sweep: PathBuf,
+        /// Output folder.
+        #[arg(short, long, default_value = "output")]
+        out: PathBuf,
+        /// Run only the K-th of N disjoint parts of the points (1-based), e.g. 3/8.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<crate::experiment::sweep::Shard>,
+    },
+    /// Combine the output folders of the shards of a sweep into one, identical to an
+    /// unsharded run.
+    Merge {
+        /// Shard folders (`<out>/<sweep name>` of each shard).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(short, long, default_value = "output")]
+        out: PathBuf,
+    },
     /// Check output folders (`<out>/<scenario>`, run with --trace) against the contract's
     /// per-delivery rules, conservation laws and their summary.json.
     Verify {
@@ -118,6 +140,26 @@ pub fn main(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Verify { dirs }) => verify(&dirs),
+        Some(Command::Sweep { sweep, out, shard }) => {
+            use crate::experiment::sweep;
+            let sw = sweep::load(&sweep)?;
+            let shard = shard.unwrap_or(sweep::Shard { k: 1, n: 1 });
+            let dir = sweep::run(&sw, shard, &out)?;
+            println!(
+                "{} points, {} in this shard → {}",
+                sw.points.len(),
+                (0..sw.points.len())
+                    .filter(|p| p % shard.n == shard.k - 1)
+                    .count(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Some(Command::Merge { dirs, out }) => {
+            let dir = crate::experiment::sweep::merge(&dirs, &out)?;
+            println!("merged {} shard(s) → {}", dirs.len(), dir.display());
+            Ok(())
+        }
         Some(Command::Compare {
             scenarios,
             variants,

@@ -6,6 +6,7 @@
 //! collected in (variant, replication) order, so results never depend on the thread count.
 
 pub mod compare;
+pub mod sweep;
 pub mod table;
 
 use crate::config::Config;

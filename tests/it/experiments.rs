@@ -233,3 +233,86 @@ fn compare_refuses_unknown_variants() {
         assert_eq!(out.status.code(), Some(2), "--variants {v}");
     }
 }
+
+fn sim_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("sim runs")
+}
+
+#[test]
+fn four_shards_merged_equal_the_unsharded_sweep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sweep = dir.path().join("small.ron");
+    let base = root.join("scenarios/immediate.ron");
+    std::fs::write(
+        &sweep,
+        format!(
+            "Sweep(name: \"small\", scenario: {:?}, replications: 2,\n\
+             axes: [QueueLimit([5, 50]), Overflow([Reject, DropOldest]), PublishRate([1.0, 4.0])])",
+            base.display().to_string()
+        ),
+    )
+    .expect("write sweep");
+    let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let full = dir.path().join("full");
+    let out = sim_cmd(&["sweep", &s(&sweep), "-o", &s(&full)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut shards = Vec::new();
+    for k in 1..=4 {
+        let o = dir.path().join(format!("shard{k}"));
+        let shard = format!("{k}/4");
+        assert!(
+            sim_cmd(&["sweep", &s(&sweep), "-o", &s(&o), "--shard", &shard])
+                .status
+                .success()
+        );
+        shards.push(s(&o.join("small")));
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge".to_string()];
+    args.extend(shards[..3].iter().cloned());
+    args.extend(["-o".to_string(), s(&dir.path().join("never"))]);
+    let partial: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(sim_cmd(&partial).status.code(), Some(2), "a missing shard");
+    args.truncate(args.len() - 2);
+    args.push(shards[3].clone());
+    args.extend(["-o".to_string(), s(&merged)]);
+    let all: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(sim_cmd(&all).status.success());
+    for f in ["results.csv", "points.csv", "sweep.json"] {
+        assert_eq!(
+            read(full.join("small").join(f)),
+            read(merged.join("small").join(f)),
+            "{f}"
+        );
+    }
+    let rows = std::fs::read_to_string(full.join("small/results.csv")).expect("csv");
+    assert_eq!(
+        rows.lines().count(),
+        1 + 8 * 2,
+        "8 points x 2 replications x 1 topic"
+    );
+    for bad in ["0/4", "5/4", "x"] {
+        assert_eq!(
+            sim_cmd(&[
+                "sweep",
+                &s(&sweep),
+                "--shard",
+                bad,
+                "-o",
+                &s(&dir.path().join("never"))
+            ])
+            .status
+            .code(),
+            Some(2)
+        );
+    }
+}
