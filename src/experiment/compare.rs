@@ -68,7 +68,10 @@ pub fn sides(loaded: &[Loaded], variants: Option<&str>) -> Result<[Config; 2], I
             InputError::at(
                 &l.path,
                 None,
-                format!("no {what}; it has: {}", have.join(", ")),
+                format!(
+                    "compare needs {what}; the scenario has: {}",
+                    have.join(", ")
+                ),
             )
         })
     };

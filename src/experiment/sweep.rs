@@ -105,19 +105,22 @@ impl Axis {
     fn check(&self) -> Result<(), String> {
         let bad = match self {
             Axis::QueueLimit(v) => v.contains(&0),
-            Axis::PublishRate(v) => v.iter().any(|&f| !(f > 0.0 && f <= 1e6)),
+            Axis::PublishRate(v) => v.iter().any(|&f| !(f > 0.0 && f <= 1e3)),
             Axis::Overflow(_) => false,
         };
         match (self.len(), bad) {
             (0, _) => Err(format!("axis {} has no values", self.name())),
             (_, true) => Err(format!(
-                "axis {}: values must be positive (queue limits at least 1, rate factors in (0, 1e6])",
+                "axis {}: values must be positive (queue limits at least 1, rate factors in (0, 1000])",
                 self.name()
             )),
             _ => Ok(()),
         }
     }
 }
+
+/// The most points a sweep may have.
+pub const MAX_POINTS: usize = 1_000_000;
 
 /// One point of the grid: a config and its axis labels.
 #[derive(Clone, Debug)]
@@ -146,6 +149,13 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
         InputError::at(path, at, e.code.to_string())
     })?;
     let bad = |m: String| InputError::at(path, None, m);
+    let n = &spec.name;
+    if n.is_empty() || n.len() > 100 || n.starts_with('.') || n.contains(['/', '\\']) {
+        // The name is a folder under the output root: keep it there.
+        return Err(bad(format!(
+            "sweep name `{n}`: expected 1-100 characters, no `/` or `\\`, not starting with `.`"
+        )));
+    }
     for a in &spec.axes {
         a.check().map_err(bad)?;
     }
@@ -174,9 +184,10 @@ pub fn load(path: &Path) -> Result<Sweep, InputError> {
             "name `{n}` contains a comma or quote: it cannot go into results.csv"
         )));
     }
-    let size: usize = spec.axes.iter().map(Axis::len).product::<usize>() * variants.len();
-    if size > 1_000_000 {
-        return Err(bad(format!("{size} points: at most 1000000")));
+    // Saturating: a file with many long axes must be refused, not overflow.
+    let size = (spec.axes.iter().map(Axis::len)).fold(variants.len(), usize::saturating_mul);
+    if size > MAX_POINTS {
+        return Err(bad(format!("{size} points: at most {MAX_POINTS}")));
     }
     let points = (0..size).map(|p| point(&spec.axes, &variants, p)).collect();
     Ok(Sweep { spec, points })
@@ -378,6 +389,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, Error> {
         ) else {
             return Err(bad("sweep.json lacks name, points or header").into());
         };
+        if points > MAX_POINTS as u64 {
+            return Err(bad("sweep.json: too many points").into());
+        }
         let key = (name.to_string(), points, head.to_string());
         match &first {
             None => first = Some(key),
@@ -391,10 +405,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, Error> {
             return Err(bad("results.csv header differs from sweep.json").into());
         }
         for (i, line) in lines.enumerate() {
-            rows.push(
-                parse_row(line)
-                    .ok_or_else(|| bad(&format!("results.csv line {}: malformed", i + 2)))?,
-            );
+            // A row must match the header and name a point of this sweep.
+            let row = parse_row(line).filter(|r| {
+                line.split(',').count() == head.split(',').count() && (r.point as u64) < points
+            });
+            rows.push(row.ok_or_else(|| bad(&format!("results.csv line {}: malformed", i + 2)))?);
         }
     }
     let Some((name, points, head)) = first else {

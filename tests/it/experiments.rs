@@ -316,3 +316,27 @@ fn four_shards_merged_equal_the_unsharded_sweep() {
         );
     }
 }
+
+#[test]
+fn bad_sweep_files_are_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/immediate.ron");
+    let base = format!("{:?}", base.display().to_string());
+    let cases = [
+        format!("Sweep(name: \"../escape\", scenario: {base}, axes: [])"),
+        format!("Sweep(name: \"x\", scenario: {base}, axes: [QueueLimit([0])])"),
+        format!("Sweep(name: \"x\", scenario: {base}, axes: [PublishRate([])])"),
+        format!("Sweep(name: \"x\", scenario: {base}, variants: [\"nope\"], axes: [])"),
+        format!("Sweep(name: \"x\", scenario: {base}, axes: [], extra: 1)"),
+        "Sweep(name: \"x\", scenario: \"missing.ron\", axes: [])".to_string(),
+    ];
+    let out = dir.path().join("out");
+    for (i, text) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.ron"));
+        std::fs::write(&path, text).expect("write");
+        let p = |p: &Path| p.to_str().expect("utf-8").to_string();
+        let r = sim_cmd(&["sweep", &p(&path), "-o", &p(&out)]);
+        assert_eq!(r.status.code(), Some(2), "{text}");
+    }
+    assert!(!out.exists() && !dir.path().join("escape").exists());
+}
