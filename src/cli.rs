@@ -66,6 +66,9 @@ pub enum Command {
         /// Run only the K-th of N disjoint parts of the points (1-based), e.g. 3/8.
         #[arg(long, value_name = "K/N")]
         shard: Option<crate::experiment::sweep::Shard>,
+        /// Print nothing but errors (no progress bar).
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Combine the output folders of the shards of a sweep into one, identical to an
     /// unsharded run.
@@ -140,11 +143,19 @@ pub fn main(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Verify { dirs }) => verify(&dirs),
-        Some(Command::Sweep { sweep, out, shard }) => {
+        Some(Command::Sweep {
+            sweep,
+            out,
+            shard,
+            quiet,
+        }) => {
             use crate::experiment::sweep;
             let sw = sweep::load(&sweep)?;
             let shard = shard.unwrap_or(sweep::Shard { k: 1, n: 1 });
-            let dir = sweep::run(&sw, shard, &out)?;
+            let dir = sweep::run(&sw, shard, &out, !quiet)?;
+            if quiet {
+                return Ok(());
+            }
             println!(
                 "{} points, {} in this shard → {}",
                 sw.points.len(),
@@ -205,7 +216,7 @@ fn compare(
             Limits::default(),
         )?);
     }
-    let c = compare::compare(compare::sides(&loaded, variants)?, n)?;
+    let c = compare::compare(compare::sides(&loaded, variants)?, n, true)?;
     let text = if json {
         serde_json::to_string_pretty(&c).unwrap_or_default() + "\n"
     } else {
@@ -349,6 +360,7 @@ fn plan(args: &RunArgs) -> Result<Option<crate::experiment::Plan>, InputError> {
         replications: args.replications.unwrap_or(crate::experiment::BATCH),
         precision: args.precision,
         max: args.max_replications,
+        progress: !args.quiet,
     }))
 }
 

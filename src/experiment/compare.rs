@@ -2,7 +2,7 @@
 //! replication r of both sides uses the same seed — and, per metric, the paired difference
 //! B − A with its 95% confidence interval and whether it is significant.
 
-use super::{METRICS, Sample, replicate_configs, replication_seed};
+use super::{METRICS, Sample, replicate_with, replication_seed};
 use crate::config::Config;
 use crate::error::{Error, InputError};
 use crate::report::summary::Ordered;
@@ -85,11 +85,14 @@ pub fn sides(loaded: &[Loaded], variants: Option<&str>) -> Result<[Config; 2], I
     }
 }
 
-/// Runs both sides `n` times with common random numbers: B takes A's seed.
-pub fn compare(sides: [Config; 2], n: u32) -> Result<Comparison, Error> {
+/// Runs both sides `n` times with common random numbers: B takes A's seed. With `progress`,
+/// a progress bar on stderr.
+pub fn compare(sides: [Config; 2], n: u32, progress: bool) -> Result<Comparison, Error> {
     let [a, mut b] = sides;
     b.seed = a.seed;
-    let reps = replicate_configs(&[a.clone(), b.clone()], 0, n)?;
+    let bar = super::progress_bar(progress, 2 * u64::from(n), "compare");
+    let reps = replicate_with(&[a.clone(), b.clone()], 0, n, &bar)?;
+    bar.finish_and_clear();
     let topics = a
         .topics
         .iter()

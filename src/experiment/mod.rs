@@ -18,6 +18,7 @@ use crate::scenario::Loaded;
 use crate::sim::Sim;
 use crate::stats::Estimate;
 use crate::time::SimTime;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -169,13 +170,27 @@ pub fn replicate_configs(
     from: u32,
     count: u32,
 ) -> Result<Vec<Vec<Sample>>, RunError> {
+    replicate_with(cfgs, from, count, &ProgressBar::hidden())
+}
+
+/// Like [`replicate_configs`], advancing `bar` as each replication finishes.
+pub fn replicate_with(
+    cfgs: &[Config],
+    from: u32,
+    count: u32,
+    bar: &ProgressBar,
+) -> Result<Vec<Vec<Sample>>, RunError> {
     let jobs: Vec<(usize, u32)> = (0..cfgs.len())
         .flat_map(|v| (from..from.saturating_add(count)).map(move |r| (v, r)))
         .collect();
     // An indexed parallel iterator collects in input order, not completion order.
     let done: Vec<Result<Sample, RunError>> = jobs
         .par_iter()
-        .map(|&(v, r)| run_replication(&cfgs[v], r))
+        .map(|&(v, r)| {
+            let s = run_replication(&cfgs[v], r);
+            bar.inc(1);
+            s
+        })
         .collect();
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); cfgs.len()];
     for ((v, _), s) in jobs.into_iter().zip(done) {
@@ -193,6 +208,24 @@ pub struct Plan {
     pub precision: Option<f64>,
     /// The most replications `--precision` may run.
     pub max: u32,
+    /// Show a progress bar on stderr (only drawn when it is a terminal).
+    pub progress: bool,
+}
+
+/// A progress bar on stderr with an ETA. Hidden when `show` is false; indicatif also draws
+/// nothing when stderr is not a terminal. Wall-clock time feeds the ETA only, never a result.
+pub fn progress_bar(show: bool, len: u64, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
 }
 
 /// Replications added per round of `--precision`.
@@ -227,7 +260,9 @@ pub struct Precision {
 
 /// Runs the plan for every variant of `l` and returns each variant's block, in file order.
 pub fn run_plan(l: &Loaded, plan: &Plan) -> Result<Vec<Replications>, RunError> {
-    let mut samples = replicate(l, 0, plan.replications)?;
+    let runs = |n: u32| u64::from(n) * l.variants.len() as u64;
+    let bar = progress_bar(plan.progress, runs(plan.replications), &l.spec.name.0);
+    let mut samples = replicate_with(&l.variants, 0, plan.replications, &bar)?;
     let mut precision = None;
     if let Some(target) = plan.precision {
         let cap = plan.max.max(plan.replications);
@@ -235,7 +270,11 @@ pub fn run_plan(l: &Loaded, plan: &Plan) -> Result<Vec<Replications>, RunError> 
         let mut reached = all_precise(l, &samples, target);
         while !reached && n < cap {
             let add = BATCH.min(cap - n);
-            for (v, more) in replicate(l, n, add)?.into_iter().enumerate() {
+            bar.inc_length(runs(add));
+            for (v, more) in replicate_with(&l.variants, n, add, &bar)?
+                .into_iter()
+                .enumerate()
+            {
                 samples[v].extend(more);
             }
             n += add;
@@ -247,6 +286,7 @@ pub fn run_plan(l: &Loaded, plan: &Plan) -> Result<Vec<Replications>, RunError> 
             reached,
         });
     }
+    bar.finish_and_clear();
     Ok(l.variants
         .iter()
         .zip(&samples)

@@ -3,7 +3,7 @@
 //! points.csv with the mean and 95% CI of every metric per point. `--shard K/N` runs the
 //! points `p` with `p mod N = K - 1`; merging the shards' rows gives the same bytes.
 
-use super::{METRICS, replicate_configs, replication_seed};
+use super::{METRICS, replicate_with, replication_seed};
 use crate::config::{Arrivals, Config, Limits, Overflow};
 use crate::error::{Error, InputError, RunError};
 use crate::stats::Estimate;
@@ -245,12 +245,16 @@ struct Row {
 
 /// Runs the sweep's points of `shard` and writes `<out>/<name>/`: results.csv, points.csv
 /// and sweep.json. Returns the folder.
-pub fn run(sw: &Sweep, shard: Shard, out: &Path) -> Result<PathBuf, Error> {
+/// With `progress`, a progress bar on stderr.
+pub fn run(sw: &Sweep, shard: Shard, out: &Path, progress: bool) -> Result<PathBuf, Error> {
     let mine: Vec<usize> = (0..sw.points.len())
         .filter(|p| p % shard.n == shard.k - 1)
         .collect();
     let cfgs: Vec<Config> = mine.iter().map(|&p| sw.points[p].cfg.clone()).collect();
-    let reps = replicate_configs(&cfgs, 0, sw.spec.replications)?;
+    let runs = cfgs.len() as u64 * u64::from(sw.spec.replications);
+    let bar = super::progress_bar(progress, runs, &sw.spec.name);
+    let reps = replicate_with(&cfgs, 0, sw.spec.replications, &bar)?;
+    bar.finish_and_clear();
     let mut rows = Vec::new();
     for (&p, samples) in mine.iter().zip(&reps) {
         let point = &sw.points[p];
