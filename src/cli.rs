@@ -1,7 +1,7 @@
 //! The command line (contract section 1): clap definitions, and dispatch to the library.
 
 use crate::config::Limits;
-use crate::error::{Error, RunError};
+use crate::error::{Error, InputError, RunError};
 use crate::report::table;
 use crate::run::{self, RunOptions};
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +33,52 @@ pub enum Command {
         /// Scenario files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+    },
+    /// Compare two variants over paired replications with common random numbers: per
+    /// metric, the difference B − A, its 95% confidence interval and whether it is
+    /// significant (docs/experiments.md). Writes no files.
+    Compare {
+        /// One scenario (compare two of its variants) or two (compare one variant of each).
+        #[arg(required = true, num_args = 1..=2)]
+        scenarios: Vec<PathBuf>,
+        /// The two variants, `A,B` (default: the first two of one file, the first of each of two).
+        #[arg(long, value_name = "A,B")]
+        variants: Option<String>,
+        /// Paired replications.
+        #[arg(short = 'n', long, default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        replications: u32,
+        /// Replaces the seed (both sides use side A's seed).
+        #[arg(short, long)]
+        seed: Option<u64>,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a sweep file: every point of its grid, replicated; writes results.csv,
+    /// points.csv and sweep.json under `<out>/<sweep name>/` (docs/experiments.md).
+    Sweep {
+        /// The sweep file (.ron).
+        sweep: PathBuf,
+        /// Output folder.
+        #[arg(short, long, default_value = "output")]
+        out: PathBuf,
+        /// Run only the K-th of N disjoint parts of the points (1-based), e.g. 3/8.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<crate::experiment::sweep::Shard>,
+        /// Print nothing but errors (no progress bar).
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Combine the output folders of the shards of a sweep into one, identical to an
+    /// unsharded run.
+    Merge {
+        /// Shard folders (`<out>/<sweep name>` of each shard).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(short, long, default_value = "output")]
+        out: PathBuf,
     },
     /// Check output folders (`<out>/<scenario>`, run with --trace) against the contract's
     /// per-delivery rules, conservation laws and their summary.json.
@@ -75,6 +121,19 @@ pub struct RunArgs {
     /// (stderr; never written to an output file).
     #[arg(long)]
     pub stats: bool,
+    /// Run N independent replications of every variant (in parallel; seeds derived from the
+    /// scenario seed, replication 0 is the plain run) and add means with 95% confidence
+    /// intervals to summary.json (docs/experiments.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub replications: Option<u32>,
+    /// Keep adding replications until the 95% CI half-width of the delivered fraction, loss
+    /// fraction and p99 latency is within this fraction of the mean (e.g. 0.05).
+    #[arg(long, value_name = "FRACTION")]
+    pub precision: Option<f64>,
+    /// The most replications --precision may run.
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub max_replications: u32,
     /// Most scheduled events one variant may process.
     #[arg(long, default_value_t = Limits::default().events_max)]
     pub events_max: u64,
@@ -88,6 +147,41 @@ pub fn main(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check { scenarios }) => check(&scenarios),
         Some(Command::Verify { dirs }) => verify(&dirs),
+        Some(Command::Sweep {
+            sweep,
+            out,
+            shard,
+            quiet,
+        }) => {
+            use crate::experiment::sweep;
+            let sw = sweep::load(&sweep)?;
+            let shard = shard.unwrap_or(sweep::Shard { k: 1, n: 1 });
+            let dir = sweep::run(&sw, shard, &out, !quiet)?;
+            if quiet {
+                return Ok(());
+            }
+            println!(
+                "{} points, {} in this shard → {}",
+                sw.points.len(),
+                (0..sw.points.len())
+                    .filter(|p| p % shard.n == shard.k - 1)
+                    .count(),
+                dir.display()
+            );
+            Ok(())
+        }
+        Some(Command::Merge { dirs, out }) => {
+            let dir = crate::experiment::sweep::merge(&dirs, &out)?;
+            println!("merged {} shard(s) → {}", dirs.len(), dir.display());
+            Ok(())
+        }
+        Some(Command::Compare {
+            scenarios,
+            variants,
+            replications,
+            seed,
+            json,
+        }) => compare(&scenarios, variants.as_deref(), replications, seed, json),
         None => run(cli.run),
     }
 }
@@ -105,6 +199,33 @@ fn check(paths: &[PathBuf]) -> Result<(), Error> {
             crate::scenario::resolved_ron(&l.spec)
         );
     }
+    Ok(())
+}
+
+fn compare(
+    paths: &[PathBuf],
+    variants: Option<&str>,
+    n: u32,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<(), Error> {
+    use crate::experiment::compare;
+    // One at a time: compare writes no outputs, so two files may share a scenario name.
+    let mut loaded = Vec::new();
+    for p in paths {
+        loaded.extend(run::load_all(
+            std::slice::from_ref(p),
+            seed,
+            Limits::default(),
+        )?);
+    }
+    let c = compare::compare(compare::sides(&loaded, variants)?, n, true)?;
+    let text = if json {
+        serde_json::to_string_pretty(&c).unwrap_or_default() + "\n"
+    } else {
+        compare::render(&c)
+    };
+    let _ = write!(std::io::stdout().lock(), "{text}");
     Ok(())
 }
 
@@ -148,6 +269,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
         pending_max: args.pending_max,
         ..Limits::default()
     };
+    let plan = plan(&args)?;
     let loaded = run::load_all(&args.scenarios, args.seed, limits)?;
     let opts = RunOptions {
         out: args.out.clone(),
@@ -171,17 +293,25 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     let colour = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout());
     for l in &loaded {
-        let clock = crate::stats::Stopwatch::start();
-        let summary = run::run_scenario_with(l, &opts, &mut perfetto)?;
+        let clock = crate::speed::Stopwatch::start();
+        let reps = match &plan {
+            Some(p) => Some(crate::experiment::run_plan(l, p)?),
+            None => None,
+        };
+        let summary = run::run_scenario_replicated(l, &opts, &mut perfetto, reps)?;
         if args.stats {
-            eprintln!("{}", crate::stats::line(&summary, clock.secs()));
+            eprintln!("{}", crate::speed::line(&summary, clock.secs()));
         }
+        let replicated = crate::experiment::table::render(&summary);
         if args.json {
             let _ = writeln!(
                 stdout,
                 "{}",
                 serde_json::to_string_pretty(&summary).unwrap_or_default()
             );
+        } else if let (Some(text), false) = (&replicated, args.quiet) {
+            let _ = write!(stdout, "{text}");
+            let _ = writeln!(stdout, "  → {}", args.out.join(&summary.scenario).display());
         } else if !args.quiet {
             let _ = write!(
                 stdout,
@@ -218,6 +348,27 @@ fn run(args: RunArgs) -> Result<(), Error> {
         }
     }
     finish_perfetto(perfetto, args.perfetto.as_deref())
+}
+
+/// The replication plan of the flags, if they ask for one; a bad `--precision` is bad input.
+fn plan(args: &RunArgs) -> Result<Option<crate::experiment::Plan>, InputError> {
+    if let Some(p) = args.precision
+        && !(p > 0.0 && p < 1.0)
+    {
+        return Err(InputError::general(format!(
+            "--precision {p}: expected a fraction of the mean between 0 and 1, e.g. 0.05"
+        )));
+    }
+    if args.replications.is_none() && args.precision.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(crate::experiment::Plan {
+        // --precision alone starts with one batch: fewer gives a meaningless first interval.
+        replications: args.replications.unwrap_or(crate::experiment::BATCH),
+        precision: args.precision,
+        max: args.max_replications,
+        progress: !args.quiet,
+    }))
 }
 
 fn finish_perfetto(

@@ -26,6 +26,8 @@ pub struct Config {
     pub drain: bool,
     /// The longest a drain may last before the run stops with pending deliveries.
     pub drain_max: SimDuration,
+    /// Messages published before this instant are left out of replication statistics.
+    pub warmup: SimDuration,
     /// The interval of the time series in metrics.csv.
     pub sample_every: SimDuration,
     /// Topics, in declaration order.

@@ -115,6 +115,18 @@ pub fn run_scenario_with(
     opts: &RunOptions,
     perfetto: &mut Option<PerfettoFile>,
 ) -> Result<ScenarioSummary, Error> {
+    run_scenario_replicated(l, opts, perfetto, None)
+}
+
+/// Like [`run_scenario_with`], adding each variant's `replications` block (in file order,
+/// computed beforehand by [`crate::experiment::run_plan`]) to summary.json. Files and
+/// charts come from replication 0 only.
+pub fn run_scenario_replicated(
+    l: &Loaded,
+    opts: &RunOptions,
+    perfetto: &mut Option<PerfettoFile>,
+    replications: Option<Vec<crate::experiment::Replications>>,
+) -> Result<ScenarioSummary, Error> {
     let name = &l.spec.name.0;
     let final_dir = opts.out.join(name);
     let tmp = opts.out.join(format!(".{name}.partial"));
@@ -141,6 +153,9 @@ pub fn run_scenario_with(
                 return Err(e.into());
             }
         }
+    }
+    for (v, r) in variants.iter_mut().zip(replications.into_iter().flatten()) {
+        v.replications = Some(r);
     }
     let summary = ScenarioSummary {
         scenario: name.clone(),
@@ -291,7 +306,7 @@ pub fn repro_command(cfg: &Config) -> String {
     )
 }
 
-fn sim_error(cfg: &Config, e: SimError) -> RunError {
+pub(crate) fn sim_error(cfg: &Config, e: SimError) -> RunError {
     match e {
         SimError::Broker(crate::broker::BrokerError::Illegal(t)) => RunError::Invariant {
             what: t.to_string(),

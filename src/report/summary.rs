@@ -50,6 +50,9 @@ pub struct VariantSummary {
     pub subscribers: Ordered<SubscriberSummary>,
     /// Conservation checks.
     pub invariants: Invariants,
+    /// Means and confidence intervals over replications (only with `--replications`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replications: Option<crate::experiment::Replications>,
 }
 
 /// Latency summary in seconds.
@@ -237,5 +240,6 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
         topics: Ordered(topics),
         subscribers: Ordered(subscribers),
         invariants: inv,
+        replications: None,
     }
 }

@@ -165,6 +165,16 @@ impl Ctx<'_> {
 
     fn build(&self, s: &Scenario, opts: LoadOptions) -> Result<Vec<Config>, InputError> {
         self.check_folder_name(&s.name.0, &["name"])?;
+        if s.warmup.0 >= s.duration.0 && s.warmup.0.0 > 0 {
+            // A warm-up as long as the run would leave no message to measure.
+            return Err(self.err(
+                &["warmup"],
+                format!(
+                    "`warmup` ({}) must be shorter than the scenario's duration ({})",
+                    s.warmup.0, s.duration.0
+                ),
+            ));
+        }
         let topics = self.index_topics(s)?;
         let subs = self.index_subscribers(s, &topics)?;
         let publishers = self.publishers(s, &topics)?;
@@ -198,6 +208,7 @@ impl Ctx<'_> {
                 duration: s.duration.0,
                 drain: s.drain,
                 drain_max: s.drain_max.0,
+                warmup: s.warmup.0,
                 sample_every: s.sample_every.0,
                 topics: s.topics.iter().map(|t| topic_config(t, &broker)).collect(),
                 subscribers: subscribers.clone(),

@@ -54,6 +54,9 @@ pub struct Scenario {
     /// The longest drain.
     #[serde(default = "default_drain_max")]
     pub drain_max: PosDur,
+    /// Start-up transient excluded from replication statistics (docs/experiments.md).
+    #[serde(default)]
+    pub warmup: Dur,
     /// Broker-wide policies.
     #[serde(default)]
     pub broker: BrokerSpec,

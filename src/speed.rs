@@ -1,0 +1,51 @@
+//! `--stats`: wall-clock speed and peak memory of a run, printed after it. The only place
+//! that reads the wall clock; nothing measured here reaches an output file.
+
+// Measuring the simulator itself, never simulated time: the one exception to clippy.toml.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use crate::report::ScenarioSummary;
+
+/// Wall-clock time of one scenario's run.
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    /// Starts now.
+    pub fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// Seconds since the start.
+    pub fn secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// Peak resident memory of this process in KiB (Linux `VmHWM`), if the system says.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One line: events and messages processed, wall time, rates and peak memory.
+pub fn line(s: &ScenarioSummary, secs: f64) -> String {
+    let events: u64 = s.variants.iter().map(|v| v.events_processed).sum();
+    let messages: u64 = s
+        .variants
+        .iter()
+        .flat_map(|v| v.topics.0.iter().map(|(_, t)| t.published_count))
+        .sum();
+    let secs = secs.max(1e-9);
+    let rss = peak_rss_kib().map_or("unknown".to_string(), |k| {
+        format!("{:.1} MiB", k as f64 / 1024.0)
+    });
+    format!(
+        "stats: {}: {} variant(s), {events} events, {messages} messages in {secs:.3} s wall: \
+         {:.2} M events/s, {:.2} M messages/s; peak RSS {rss}",
+        s.scenario,
+        s.variants.len(),
+        events as f64 / secs / 1e6,
+        messages as f64 / secs / 1e6,
+    )
+}
