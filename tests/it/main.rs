@@ -3,4 +3,5 @@
 mod bad_input;
 mod charts;
 mod examples;
+mod snapshots;
 mod verify;
