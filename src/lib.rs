@@ -25,5 +25,6 @@ pub mod series;
 pub mod sim;
 pub mod time;
 pub mod trace;
+pub mod validate;
 pub mod verify;
 pub mod workload;

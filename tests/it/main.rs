@@ -4,4 +4,5 @@ mod bad_input;
 mod charts;
 mod examples;
 mod snapshots;
+mod validate;
 mod verify;
