@@ -3,6 +3,7 @@
 mod bad_input;
 mod charts;
 mod examples;
+mod properties;
 mod snapshots;
 mod validate;
 mod verify;
