@@ -1,7 +1,8 @@
 //! Property tests: random *valid* scenarios, written as RON text, parse, run to completion with
 //! the trace on, pass the trace oracle with empty summary invariants, and give identical bytes
 //! when run twice. A failing case shrinks and prints its scenario as RON. Cases: 32 by default,
-//! `PROPTEST_CASES=n` for more.
+//! `PROPTEST_CASES=n` for more. proptest records failing seeds in
+//! `tests/proptest-regressions/properties.txt`: commit that file when it appears.
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -146,6 +147,7 @@ fn action() -> impl Strategy<Value = (u32, u32, String)> {
 
 #[derive(Clone, Debug)]
 struct Gen {
+    seed: u64,
     duration: u32,
     topics: usize,
     delivery: String,
@@ -178,6 +180,7 @@ fn scenario() -> impl Strategy<Value = Ron> {
                 ),
                 1..=2,
             ),
+            0u64..1000,
         )
             .prop_map(
                 move |(
@@ -191,8 +194,10 @@ fn scenario() -> impl Strategy<Value = Ron> {
                     publishers,
                     actions,
                     variants,
+                    seed,
                 )| {
                     let g = Gen {
+                        seed,
                         duration,
                         topics,
                         delivery,
@@ -221,7 +226,7 @@ fn at(g: &Gen, per_mille: u32) -> u32 {
 
 fn render(g: &Gen) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Scenario(\n    name: \"prop\",\n    seed: 1,");
+    let _ = writeln!(s, "Scenario(\n    name: \"prop\",\n    seed: {},", g.seed);
     let _ = writeln!(
         s,
         "    duration: {},\n    sample_every: \"50ms\",",
