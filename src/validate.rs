@@ -70,6 +70,8 @@ enum Measure {
     WaitMs(f64),
     /// Time average of waiting + in service, from the sampled gauges.
     InSystem,
+    /// Time average of the messages waiting (the `queue_length` gauge alone).
+    Waiting,
     /// (rejected + dropped) / published.
     Loss,
     /// dead-lettered / finished deliveries.
@@ -141,6 +143,7 @@ fn replicate(text: &str, seed: u64) -> Result<Probe, InputError> {
     let probe = Probe {
         metrics: Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
         in_system_sum: 0.0,
+        waiting_sum: 0.0,
         samples: 0,
     };
     match Sim::new(cfg, probe).run() {
@@ -153,10 +156,11 @@ fn replicate(text: &str, seed: u64) -> Result<Probe, InputError> {
     }
 }
 
-/// Metrics plus the time average of the number in system (topic 0).
+/// Metrics plus the time averages of the gauges of topic 0.
 struct Probe {
     metrics: Metrics,
     in_system_sum: f64,
+    waiting_sum: f64,
     samples: u64,
 }
 
@@ -168,6 +172,7 @@ impl Observer for Probe {
     fn on_sample(&mut self, _t: SimTime, gauges: &[TopicGauge]) {
         if let Some(g) = gauges.first() {
             self.in_system_sum += f64::from(g.queue_length) + f64::from(g.in_flight);
+            self.waiting_sum += f64::from(g.queue_length);
             self.samples += 1;
         }
     }
@@ -183,6 +188,7 @@ impl Probe {
             Measure::SojournMs => sojourn_ms,
             Measure::WaitMs(service_ms) => sojourn_ms - service_ms,
             Measure::InSystem => self.in_system_sum / self.samples.max(1) as f64,
+            Measure::Waiting => self.waiting_sum / self.samples.max(1) as f64,
             Measure::Loss => ratio(t.rejected + t.dropped, t.published),
             Measure::DeadLetter => ratio(t.dead_lettered, finished),
             // Every attempt ends in one `failed` or the one `delivered`.
@@ -274,6 +280,11 @@ fn models() -> Vec<Model> {
                     "mean number in system",
                     rho / (1.0 - rho),
                     Measure::InSystem,
+                ),
+                (
+                    "mean number waiting",
+                    rho * rho / (1.0 - rho),
+                    Measure::Waiting,
                 ),
             ],
         },

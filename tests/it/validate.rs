@@ -8,7 +8,7 @@ use std::process::Command;
 #[test]
 fn every_model_matches_theory_within_its_99_percent_interval() {
     let rows = validate::run(&Plan::default()).expect("models run");
-    assert_eq!(rows.len(), 8, "one row per quantity");
+    assert_eq!(rows.len(), 9, "one row per quantity");
     let table = validate::render(&rows);
     assert!(rows.iter().all(|r| r.pass()), "{table}");
     // The intervals must be tight enough to mean something: within 5% of the theory.
@@ -30,7 +30,7 @@ fn the_command_prints_the_table_and_exits_0() {
         .expect("sim starts");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("| model |"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 10, "{stdout}");
+    assert_eq!(stdout.lines().count(), 11, "{stdout}");
     // A short run may fail a row by chance; the exit code must agree with the table.
     let failed = stdout.contains("| FAIL |");
     assert_eq!(
