@@ -142,12 +142,19 @@ fn action() -> impl Strategy<Value = (u32, u32, String)> {
             format!("{:?}", f64::from(p) / 1000.0)
         )),
         (0u32..=1000).prop_map(|t| (t, 3, String::new())),
+        (0u32..=1000, delivery()).prop_map(|(t, d)| (t, 4, d)),
+        (0u32..=1000).prop_map(|t| (t, 5, String::new())),
     ]
 }
+
+/// A topic's optional queue (bound, overflow policy) and strategy overrides.
+type TopicOverride = (Option<(u32, &'static str)>, Option<String>);
 
 #[derive(Clone, Debug)]
 struct Gen {
     seed: u64,
+    /// Per-topic overrides: queue bound and policy, strategy (the first `topics` are used).
+    overrides: Vec<TopicOverride>,
     duration: u32,
     topics: usize,
     delivery: String,
@@ -181,6 +188,13 @@ fn scenario() -> impl Strategy<Value = Ron> {
                 1..=2,
             ),
             0u64..1000,
+            proptest::collection::vec(
+                (
+                    proptest::option::of((1u32..30, overflow())),
+                    proptest::option::of(delivery()),
+                ),
+                3,
+            ),
         )
             .prop_map(
                 move |(
@@ -195,9 +209,11 @@ fn scenario() -> impl Strategy<Value = Ron> {
                     actions,
                     variants,
                     seed,
+                    overrides,
                 )| {
                     let g = Gen {
                         seed,
+                        overrides,
                         duration,
                         topics,
                         delivery,
@@ -219,6 +235,23 @@ fn scenario() -> impl Strategy<Value = Ron> {
     })
 }
 
+/// A topic: its name, or the struct form with the overrides drawn for it.
+fn topic(g: &Gen, i: usize) -> String {
+    let (queue, delivery) = &g.overrides[i];
+    let mut fields = vec![format!("name: \"t{i}\"")];
+    if let Some((len, policy)) = queue {
+        fields.push(format!("queue: (max_len: {len}, overflow: {policy})"));
+    }
+    if let Some(d) = delivery {
+        fields.push(format!("delivery: {d}"));
+    }
+    if fields.len() == 1 {
+        format!("\"t{i}\"")
+    } else {
+        format!("({})", fields.join(", "))
+    }
+}
+
 /// Per-mille of the duration, as milliseconds.
 fn at(g: &Gen, per_mille: u32) -> u32 {
     g.duration * per_mille / 1000
@@ -238,7 +271,7 @@ fn render(g: &Gen) -> String {
         "    broker: (delivery: {}, retry: {}, queue: (max_len: {}, overflow: {})),",
         g.delivery, g.retry, g.max_len, g.overflow
     );
-    let topics: Vec<String> = (0..g.topics).map(|i| format!("\"t{i}\"")).collect();
+    let topics: Vec<String> = (0..g.topics).map(|i| topic(g, i)).collect();
     let _ = writeln!(
         s,
         "    topics: [{}],\n    subscribers: [",
@@ -296,7 +329,12 @@ fn render(g: &Gen) -> String {
             0 => format!("SwapDelivery({payload})"),
             1 => format!("Outage(subscriber: \"s{sub}\", lasting: {payload})"),
             2 => format!("SetFailureRate(subscriber: \"s{sub}\", rate: {payload})"),
-            _ => format!("Flush(topic: \"t{}\")", who % g.topics),
+            3 => format!("Flush(topic: \"t{}\")", who % g.topics),
+            4 => format!(
+                "SwapTopicDelivery(topic: \"t{}\", to: {payload})",
+                who % g.topics
+            ),
+            _ => "FlushAll".to_string(),
         };
         let _ = writeln!(s, "        (at: {}, action: {action}),", ms(at(g, *t)));
     }
