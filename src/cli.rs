@@ -87,6 +87,19 @@ pub enum Command {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
     },
+    /// Run queueing models with known answers (M/M/1, M/D/1, M/M/c, M/M/1/K, retries) and
+    /// print theory against the simulated mean and its 99% confidence interval.
+    Validate {
+        /// Independent replications per model (2 to 30).
+        #[arg(long, default_value_t = crate::validate::Plan::default().replications)]
+        replications: usize,
+        /// Messages published per replication (roughly).
+        #[arg(long, default_value_t = crate::validate::Plan::default().messages)]
+        messages: u64,
+        /// Base seed; each replication's seed is derived from it.
+        #[arg(short, long, default_value_t = crate::validate::Plan::default().base_seed)]
+        seed: u64,
+    },
 }
 
 /// Options of the run form.
@@ -182,6 +195,15 @@ pub fn main(cli: Cli) -> Result<(), Error> {
             seed,
             json,
         }) => compare(&scenarios, variants.as_deref(), replications, seed, json),
+        Some(Command::Validate {
+            replications,
+            messages,
+            seed,
+        }) => crate::validate::command(&crate::validate::Plan {
+            replications,
+            messages,
+            base_seed: seed,
+        }),
         None => run(cli.run),
     }
 }

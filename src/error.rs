@@ -73,6 +73,9 @@ pub enum RunError {
     /// `sim verify` found broken rules (listed on stdout).
     #[error("{0} violation(s) of the contract's invariants, listed above")]
     Violations(u64),
+    /// `sim validate`: rows whose theory lies outside the confidence interval.
+    #[error("{0} validation row(s) failed: theory outside the 99% confidence interval")]
+    Validation(usize),
     /// An output file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

@@ -28,5 +28,6 @@ pub mod speed;
 pub mod stats;
 pub mod time;
 pub mod trace;
+pub mod validate;
 pub mod verify;
 pub mod workload;

@@ -4,4 +4,7 @@ mod bad_input;
 mod charts;
 mod examples;
 mod experiments;
+mod properties;
+mod snapshots;
+mod validate;
 mod verify;

@@ -1,0 +1,436 @@
+//! Property tests: random *valid* scenarios, written as RON text, parse, run to completion with
+//! the trace on, pass the trace oracle with empty summary invariants, and give identical bytes
+//! when run twice. A failing case shrinks and prints its scenario as RON. Cases: 32 by default,
+//! `PROPTEST_CASES=n` for more. proptest records failing seeds in
+//! `tests/proptest-regressions/properties.txt`: commit that file when it appears.
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use pubsub_sim::config::Limits;
+use pubsub_sim::run::{self, RunOptions};
+use pubsub_sim::scenario::{self, LoadOptions};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Scenario text whose `Debug` is the text itself, so a shrunk failure prints readable RON.
+#[derive(Clone)]
+struct Ron(String);
+
+impl std::fmt::Debug for Ron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f)?;
+        f.write_str(&self.0)
+    }
+}
+
+fn ms(x: u32) -> String {
+    format!("\"{x}ms\"")
+}
+
+fn dist() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u32..5).prop_map(|x| format!("Const({})", ms(x))),
+        (0u32..3, 0u32..5).prop_map(|(a, b)| format!(
+            "Uniform(min: {}, max: {})",
+            ms(a),
+            ms(a + b)
+        )),
+        (1u32..5).prop_map(|x| format!("Exp(mean: {})", ms(x))),
+        (1u32..5, 1u32..15).prop_map(|(m, s)| format!(
+            "LogNormal(median: {}, sigma: {:?})",
+            ms(m),
+            f64::from(s) / 10.0
+        )),
+    ]
+}
+
+fn delivery() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("Immediate".to_string()),
+        (1u32..20, 1u32..100).prop_map(|(s, l)| format!("Batched(size: {s}, linger: {})", ms(l))),
+    ]
+}
+
+fn overflow() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("Reject"), Just("DropOldest")]
+}
+
+fn retry() -> impl Strategy<Value = String> {
+    let backoff = prop_oneof![
+        Just("None".to_string()),
+        (0u32..50).prop_map(|d| format!("Fixed({})", ms(d))),
+        (1u32..20, 10u32..30, 20u32..500).prop_map(|(i, f, m)| format!(
+            "Exponential(initial: {}, factor: {:?}, max: {})",
+            ms(i),
+            f64::from(f) / 10.0,
+            ms(m)
+        )),
+    ];
+    let jitter = prop_oneof![
+        Just("None"),
+        Just("Full"),
+        Just("Equal"),
+        Just("Decorrelated")
+    ];
+    (1u32..5, backoff, jitter)
+        .prop_map(|(a, b, j)| format!("(max_attempts: {a}, backoff: {b}, jitter: {j})"))
+}
+
+/// A subscriber, given its index and the number of topics and the duration in ms.
+#[derive(Clone, Debug)]
+struct Sub {
+    topic: usize,
+    latency: String,
+    service: String,
+    failure: u32,
+    concurrency: u32,
+    workers: Option<u32>,
+    ack_timeout: Option<u32>,
+    subscribed: bool,
+    /// Instants (fractions of the duration, in per mille) at which it toggles.
+    toggles: Vec<u32>,
+}
+
+fn sub() -> impl Strategy<Value = Sub> {
+    (
+        0usize..3,
+        dist(),
+        dist(),
+        prop_oneof![Just(0u32), 0u32..600, Just(1000u32)],
+        1u32..4,
+        proptest::option::of(1u32..4),
+        proptest::option::of(1u32..60),
+        any::<bool>(),
+        proptest::collection::btree_set(0u32..1000, 0..3),
+    )
+        .prop_map(|(topic, latency, service, failure, c, w, ack, on, t)| Sub {
+            topic,
+            latency,
+            service,
+            failure,
+            concurrency: c,
+            workers: w.map(|w| w.min(c)),
+            ack_timeout: ack,
+            subscribed: on,
+            toggles: t.into_iter().collect(),
+        })
+}
+
+fn arrivals(duration: u32) -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1u32..400).prop_map(|r| format!("Poisson(rate: {:?})", f64::from(r))),
+        (1u32..400).prop_map(|r| format!("Constant(rate: {:?})", f64::from(r))),
+        (0..duration, 1u32..100).prop_map(|(at, n)| format!("Burst(at: {}, count: {n})", ms(at))),
+        (0u32..300, 1u32..300).prop_map(|(a, b)| format!(
+            "Ramp(from_rate: {:?}, to_rate: {:?})",
+            f64::from(a),
+            f64::from(b)
+        )),
+    ]
+}
+
+/// A timeline action other than Subscribe/Unsubscribe, by index into subscribers and topics.
+fn action() -> impl Strategy<Value = (u32, u32, String)> {
+    // (per-mille instant, kind, payload); kind selects the action when rendering.
+    prop_oneof![
+        (0u32..=1000, delivery()).prop_map(|(t, d)| (t, 0, d)),
+        (0u32..=1000, 1u32..500).prop_map(|(t, l)| (t, 1, ms(l))),
+        (0u32..=1000, 0u32..=1000).prop_map(|(t, p)| (
+            t,
+            2,
+            format!("{:?}", f64::from(p) / 1000.0)
+        )),
+        (0u32..=1000).prop_map(|t| (t, 3, String::new())),
+        (0u32..=1000, delivery()).prop_map(|(t, d)| (t, 4, d)),
+        (0u32..=1000).prop_map(|t| (t, 5, String::new())),
+    ]
+}
+
+/// A topic's optional queue (bound, overflow policy) and strategy overrides.
+type TopicOverride = (Option<(u32, &'static str)>, Option<String>);
+
+#[derive(Clone, Debug)]
+struct Gen {
+    seed: u64,
+    /// Per-topic overrides: queue bound and policy, strategy (the first `topics` are used).
+    overrides: Vec<TopicOverride>,
+    duration: u32,
+    topics: usize,
+    delivery: String,
+    retry: String,
+    max_len: u32,
+    overflow: &'static str,
+    drain: bool,
+    subs: Vec<Sub>,
+    publishers: Vec<(usize, String, u32, u32)>,
+    actions: Vec<(u32, u32, String, usize)>,
+    variants: Vec<(Option<&'static str>, Option<String>)>,
+}
+
+fn scenario() -> impl Strategy<Value = Ron> {
+    (200u32..=5000).prop_flat_map(|duration| {
+        (
+            1usize..=3,
+            delivery(),
+            retry(),
+            1u32..30,
+            overflow(),
+            any::<bool>(),
+            proptest::collection::vec(sub(), 1..=4),
+            proptest::collection::vec((0usize..3, arrivals(duration), 0u32..500, 0u32..500), 1..=3),
+            proptest::collection::vec((action(), 0usize..4), 0..=4),
+            proptest::collection::vec(
+                (
+                    proptest::option::of(overflow()),
+                    proptest::option::of(delivery()),
+                ),
+                1..=2,
+            ),
+            0u64..1000,
+            proptest::collection::vec(
+                (
+                    proptest::option::of((1u32..30, overflow())),
+                    proptest::option::of(delivery()),
+                ),
+                3,
+            ),
+        )
+            .prop_map(
+                move |(
+                    topics,
+                    delivery,
+                    retry,
+                    max_len,
+                    overflow,
+                    drain,
+                    subs,
+                    publishers,
+                    actions,
+                    variants,
+                    seed,
+                    overrides,
+                )| {
+                    let g = Gen {
+                        seed,
+                        overrides,
+                        duration,
+                        topics,
+                        delivery,
+                        retry,
+                        max_len,
+                        overflow,
+                        drain,
+                        subs,
+                        publishers,
+                        actions: actions
+                            .into_iter()
+                            .map(|((t, k, p), s)| (t, k, p, s))
+                            .collect(),
+                        variants,
+                    };
+                    Ron(render(&g))
+                },
+            )
+    })
+}
+
+/// A topic: its name, or the struct form with the overrides drawn for it.
+fn topic(g: &Gen, i: usize) -> String {
+    let (queue, delivery) = &g.overrides[i];
+    let mut fields = vec![format!("name: \"t{i}\"")];
+    if let Some((len, policy)) = queue {
+        fields.push(format!("queue: (max_len: {len}, overflow: {policy})"));
+    }
+    if let Some(d) = delivery {
+        fields.push(format!("delivery: {d}"));
+    }
+    if fields.len() == 1 {
+        format!("\"t{i}\"")
+    } else {
+        format!("({})", fields.join(", "))
+    }
+}
+
+/// Per-mille of the duration, as milliseconds.
+fn at(g: &Gen, per_mille: u32) -> u32 {
+    g.duration * per_mille / 1000
+}
+
+fn render(g: &Gen) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Scenario(\n    name: \"prop\",\n    seed: {},", g.seed);
+    let _ = writeln!(
+        s,
+        "    duration: {},\n    sample_every: \"50ms\",",
+        ms(g.duration)
+    );
+    let _ = writeln!(s, "    drain: {},\n    drain_max: \"5s\",", g.drain);
+    let _ = writeln!(
+        s,
+        "    broker: (delivery: {}, retry: {}, queue: (max_len: {}, overflow: {})),",
+        g.delivery, g.retry, g.max_len, g.overflow
+    );
+    let topics: Vec<String> = (0..g.topics).map(|i| topic(g, i)).collect();
+    let _ = writeln!(
+        s,
+        "    topics: [{}],\n    subscribers: [",
+        topics.join(", ")
+    );
+    for (i, x) in g.subs.iter().enumerate() {
+        let _ = write!(
+            s,
+            "        (id: \"s{i}\", topic: \"t{}\", latency: {}, service: {}, failure_rate: {:?}, concurrency: {}",
+            x.topic % g.topics,
+            x.latency,
+            x.service,
+            f64::from(x.failure) / 1000.0,
+            x.concurrency
+        );
+        if let Some(w) = x.workers {
+            let _ = write!(s, ", workers: {w}");
+        }
+        if let Some(a) = x.ack_timeout {
+            let _ = write!(s, ", ack_timeout: {}", ms(a));
+        }
+        let _ = writeln!(s, ", subscribed: {}),", x.subscribed);
+    }
+    let _ = writeln!(s, "    ],\n    publishers: [");
+    for (topic, arrivals, a, b) in &g.publishers {
+        let (from, until) = (at(g, (*a).min(*b)), at(g, (*a).max(*b) + 500));
+        let until = until.max(from + 1).min(g.duration);
+        let from = from.min(until - 1);
+        let _ = writeln!(
+            s,
+            "        (topic: \"t{}\", arrivals: {arrivals}, from: {}, until: {}),",
+            topic % g.topics,
+            ms(from),
+            ms(until)
+        );
+    }
+    let _ = writeln!(s, "    ],\n    timeline: [");
+    for (i, x) in g.subs.iter().enumerate() {
+        // Each toggle flips the state the previous one left, so every Subscribe finds the
+        // subscriber inactive and every Unsubscribe finds it active.
+        let mut on = x.subscribed;
+        for &t in &x.toggles {
+            let verb = if on { "Unsubscribe" } else { "Subscribe" };
+            let _ = writeln!(
+                s,
+                "        (at: {}, action: {verb}(subscriber: \"s{i}\")),",
+                ms(at(g, t))
+            );
+            on = !on;
+        }
+    }
+    for (t, kind, payload, who) in &g.actions {
+        let sub = who % g.subs.len();
+        let action = match kind {
+            0 => format!("SwapDelivery({payload})"),
+            1 => format!("Outage(subscriber: \"s{sub}\", lasting: {payload})"),
+            2 => format!("SetFailureRate(subscriber: \"s{sub}\", rate: {payload})"),
+            3 => format!("Flush(topic: \"t{}\")", who % g.topics),
+            4 => format!(
+                "SwapTopicDelivery(topic: \"t{}\", to: {payload})",
+                who % g.topics
+            ),
+            _ => "FlushAll".to_string(),
+        };
+        let _ = writeln!(s, "        (at: {}, action: {action}),", ms(at(g, *t)));
+    }
+    let _ = writeln!(s, "    ],\n    variants: [");
+    for (i, (o, d)) in g.variants.iter().enumerate() {
+        let mut overlay = Vec::new();
+        if let Some(d) = d {
+            overlay.push(format!("delivery: {d}"));
+        }
+        if let Some(o) = o {
+            overlay.push(format!("queue: (overflow: {o})"));
+        }
+        let _ = writeln!(
+            s,
+            "        (name: \"v{i}\", broker: ({})),",
+            overlay.join(", ")
+        );
+    }
+    let _ = writeln!(s, "    ],\n)");
+    s
+}
+
+/// Every file under `root`, by relative path, with its bytes.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("readable dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_path_buf();
+                out.insert(rel, std::fs::read(&p).expect("readable file"));
+            }
+        }
+    }
+    out
+}
+
+/// Runs the scenario into `out`; the error is a sentence for the failure message.
+fn run_once(text: &str, out: &Path) -> Result<(), String> {
+    let loaded = scenario::parse_str(Path::new("prop.ron"), text, LoadOptions::default())
+        .map_err(|e| format!("does not parse: {e}"))?;
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        seed: None,
+        trace: true,
+        charts: false,
+        limits: Limits::default(),
+    };
+    let summary = run::run_scenario(&loaded, &opts).map_err(|e| format!("run failed: {e}"))?;
+    for v in &summary.variants {
+        if !v.invariants.violations.is_empty() {
+            return Err(format!("variant {}: {:?}", v.name, v.invariants.violations));
+        }
+    }
+    let report = pubsub_sim::verify::verify_dir(&out.join("prop"))
+        .map_err(|e| format!("unreadable output: {e}"))?;
+    if report.violation_count() > 0 {
+        return Err(format!("oracle:\n{}", report.lines().join("\n")));
+    }
+    Ok(())
+}
+
+// A knob of the test harness, not an input of the simulation, so reading the environment is fine.
+#[allow(clippy::disallowed_methods)]
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_scenarios_run_clean_and_repeat_byte_for_byte(ron in scenario()) {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let first = run_once(&ron.0, &a);
+        prop_assert!(first.is_ok(), "{}\n{}", first.unwrap_err(), ron.0);
+        run_once(&ron.0, &b).map_err(TestCaseError::fail)?;
+        prop_assert!(tree(&a) == tree(&b), "two runs differ\n{}", ron.0);
+    }
+}
+
+/// Prints a few generated scenarios, to see what the generator makes:
+/// `cargo test --test it sample_scenarios -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sample_scenarios() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    for _ in 0..3 {
+        let tree = scenario().new_tree(&mut runner).expect("a scenario");
+        println!("{}", tree.current().0);
+    }
+}
