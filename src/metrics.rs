@@ -64,13 +64,20 @@ pub struct SubCounts {
     pub duplicates: u64,
 }
 
-/// A latency distribution: an HDR histogram (3 significant digits, never a vector of
-/// samples) and an exact sum for the mean.
+/// A latency distribution: an HDR histogram (never a vector of samples) and an exact sum for
+/// the mean. The histogram is made on the first sample and grows with the largest one, so a
+/// topic or subscriber without traffic costs nothing; its resolution is 1 µs at the bottom and
+/// `sigfig` significant digits above.
 #[derive(Clone, Debug)]
 pub struct Latency {
-    hist: Histogram<u64>,
+    hist: Option<Histogram<u64>>,
+    sigfig: u8,
     sum_ns: u128,
 }
+
+/// Values below this share the lowest buckets: latencies are reported to 1 µs, which keeps each
+/// histogram about ten times smaller than nanosecond resolution would.
+const LOWEST_DISCERNIBLE_NS: u64 = 1_000;
 
 /// Summary statistics of a latency distribution, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -89,48 +96,63 @@ pub struct LatencyStats {
 
 impl Latency {
     fn new(sigfig: u8) -> Latency {
-        // Auto-resizing from 1 ns; the bound only sets the starting size.
-        let mut hist =
-            Histogram::new_with_bounds(1, 1_000_000_000, sigfig).expect("valid histogram bounds");
-        hist.auto(true);
-        Latency { hist, sum_ns: 0 }
+        Latency {
+            hist: None,
+            sigfig,
+            sum_ns: 0,
+        }
     }
 
     #[inline]
     fn record(&mut self, ns: u64) {
-        // Auto-resize grows the range; should that ever fail, clamp rather than lose the sample.
-        if self.hist.record(ns.max(1)).is_err() {
-            self.hist.saturating_record(ns.max(1));
+        let sigfig = self.sigfig;
+        let hist = self.hist.get_or_insert_with(|| {
+            // Auto-resizing: the upper bound only sets the starting size.
+            let mut h = Histogram::new_with_bounds(
+                LOWEST_DISCERNIBLE_NS,
+                2 * LOWEST_DISCERNIBLE_NS,
+                sigfig,
+            )
+            .expect("valid histogram bounds");
+            h.auto(true);
+            h
+        });
+        // Should growing ever fail, clamp rather than lose the sample.
+        if hist.record(ns).is_err() {
+            hist.saturating_record(ns);
         }
         self.sum_ns += u128::from(ns);
     }
 
     /// Number of samples.
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.hist.as_ref().map_or(0, |h| h.len())
     }
 
     /// Mean and percentiles in seconds (all zero when empty).
     pub fn stats(&self) -> LatencyStats {
-        let n = self.hist.len();
-        if n == 0 {
+        let Some(h) = self.hist.as_ref().filter(|h| h.len() > 0) else {
             return LatencyStats::default();
-        }
+        };
         let s = |ns: u64| ns as f64 / 1e9;
         LatencyStats {
-            mean: self.sum_ns as f64 / n as f64 / 1e9,
-            p50: s(self.hist.value_at_quantile(0.50)),
-            p90: s(self.hist.value_at_quantile(0.90)),
-            p99: s(self.hist.value_at_quantile(0.99)),
-            max: s(self.hist.max()),
+            mean: self.sum_ns as f64 / h.len() as f64 / 1e9,
+            p50: s(h.value_at_quantile(0.50)),
+            p90: s(h.value_at_quantile(0.90)),
+            p99: s(h.value_at_quantile(0.99)),
+            max: s(h.max()),
         }
     }
 
-    /// The underlying histogram (for charts).
-    pub fn histogram(&self) -> &Histogram<u64> {
-        &self.hist
+    /// The underlying histogram (for charts), if any sample was recorded.
+    pub fn histogram(&self) -> Option<&Histogram<u64>> {
+        self.hist.as_ref()
     }
 }
+
+/// Up to this many topics, topic latency percentiles have 3 significant digits; above, 2
+/// (within 1%). Subscriber percentiles always have 2.
+pub const TOPICS_FINE_MAX: usize = 100;
 
 /// The metrics observer.
 #[derive(Clone, Debug)]
@@ -148,9 +170,12 @@ pub struct Metrics {
 impl Metrics {
     /// Empty metrics for `topics` topics and `subs` subscribers.
     pub fn new(topics: usize, subs: usize) -> Metrics {
+        // Three significant digits cost ~32 KiB per histogram, two ~4 KiB: with many topics,
+        // memory would grow with the topic count rather than with what is in flight.
+        let topic_sigfig = if topics <= TOPICS_FINE_MAX { 3 } else { 2 };
         Metrics {
             topics: vec![TopicCounts::default(); topics],
-            topic_latency: (0..topics).map(|_| Latency::new(3)).collect(),
+            topic_latency: (0..topics).map(|_| Latency::new(topic_sigfig)).collect(),
             subs: vec![SubCounts::default(); subs],
             sub_latency: (0..subs).map(|_| Latency::new(2)).collect(),
         }

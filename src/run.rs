@@ -267,7 +267,10 @@ pub fn run_variant_with(
     let charts = VariantCharts {
         name: cfg.variant.clone(),
         latency: VariantCharts::merge_latency(
-            rec.metrics.topic_latency.iter().map(|l| l.histogram()),
+            rec.metrics
+                .topic_latency
+                .iter()
+                .filter_map(|l| l.histogram()),
         ),
         series: rec.capture.finish(),
     };

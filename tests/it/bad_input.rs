@@ -149,10 +149,10 @@ fn a_missing_file_a_directory_and_an_oversized_file_are_refused() {
     let dir = tmp.path().join("a-folder.ron");
     std::fs::create_dir(&dir).expect("mkdir");
     let huge = tmp.path().join("huge.ron");
-    // Past the 1 MiB limit: refused before it is parsed.
+    // Past the 8 MiB limit: refused before it is parsed.
     let text = format!(
         "Scenario(\n    description: \"{}\",\n)\n",
-        "x".repeat(2 << 20)
+        "x".repeat(9 << 20)
     );
     std::fs::write(&huge, text).expect("write");
     let mut failures = Vec::new();
