@@ -131,7 +131,7 @@ impl Latency {
 
     /// Mean and percentiles in seconds (all zero when empty).
     pub fn stats(&self) -> LatencyStats {
-        let Some(h) = self.hist.as_ref().filter(|h| h.len() > 0) else {
+        let Some(h) = self.hist.as_ref().filter(|h| !h.is_empty()) else {
             return LatencyStats::default();
         };
         let s = |ns: u64| ns as f64 / 1e9;
