@@ -34,6 +34,8 @@ pub struct Config {
     pub topics: Vec<TopicConfig>,
     /// Subscribers, in declaration order.
     pub subscribers: Vec<SubscriberConfig>,
+    /// Consumer groups, in order of first mention. Group `g` is consumer `subscribers.len() + g`.
+    pub groups: Vec<GroupConfig>,
     /// Publishers, in declaration order.
     pub publishers: Vec<PublisherConfig>,
     /// Timeline actions, sorted by time (stable: same-time actions keep file order).
@@ -207,6 +209,54 @@ pub struct SubscriberConfig {
     pub ack_timeout: Option<SimDuration>,
     /// Subscribed at t = 0 (otherwise it waits for a `Subscribe` action).
     pub subscribed: bool,
+    /// The consumer group it belongs to (an index into [`Config::groups`]), if any.
+    pub group: Option<u32>,
+}
+
+/// Subscribers sharing a group compete for a topic's messages: each message is delivered to
+/// one member of the group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupConfig {
+    /// The group's name (its consumer name in outputs).
+    pub name: String,
+    /// The topic its members subscribe to.
+    pub topic: TopicIdx,
+    /// Which member with a free slot takes the next delivery.
+    pub assign: Assign,
+    /// After a member joins, leaves or crashes, the group is not consumed for this long.
+    pub rebalance_pause: SimDuration,
+}
+
+/// Assignment policy of a consumer group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assign {
+    /// Members take turns.
+    RoundRobin,
+    /// The member with the fewest calls in flight (ties: the first declared).
+    LeastLoaded,
+}
+
+impl Config {
+    /// Consumers are the subscribers (by index) followed by the groups: the index space of
+    /// every per-subscriber table and of `subscriber` in events.
+    pub fn consumer_count(&self) -> usize {
+        self.subscribers.len() + self.groups.len()
+    }
+
+    /// Names of every consumer, subscribers first, then groups.
+    pub fn consumer_names(&self) -> Vec<String> {
+        let subs = self.subscribers.iter().map(|s| s.name.clone());
+        subs.chain(self.groups.iter().map(|g| g.name.clone()))
+            .collect()
+    }
+
+    /// The topic of consumer `c`.
+    pub fn consumer_topic(&self, c: usize) -> TopicIdx {
+        match self.subscribers.get(c) {
+            Some(s) => s.topic,
+            None => self.groups[c - self.subscribers.len()].topic,
+        }
+    }
 }
 
 /// A source of publishes.
@@ -269,6 +319,9 @@ pub enum Action {
     Outage(SubIdx, SimDuration),
     /// Change a subscriber's failure probability.
     SetFailureRate(SubIdx, f64),
+    /// A group member stops at once: its unacknowledged attempts fail at their ack deadline
+    /// (at once without an ack timeout) and are redelivered to other members.
+    Crash(SubIdx),
     /// Flush the pending batch of one topic or (None) of every topic.
     Flush(Option<TopicIdx>),
 }

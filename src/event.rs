@@ -32,6 +32,17 @@ pub enum SimEvent {
         /// The batch it was armed for.
         epoch: u32,
     },
+    /// The ack deadline of an attempt lost in a member's crash passed.
+    AttemptLost {
+        /// Delivery slot.
+        delivery: u32,
+        /// Delivery generation.
+        generation: u32,
+        /// The attempt that was lost.
+        attempt: u32,
+    },
+    /// Consumer `0`'s rebalance pause may have ended.
+    Resume(u32),
     /// Timeline action `0` is due.
     Action(u32),
     /// Record a row of the time series.

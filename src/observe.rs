@@ -168,6 +168,8 @@ pub struct Event {
     pub attempt: u32,
     /// The delivery's state after the event, when about a delivery.
     pub status: Option<Status>,
+    /// For a delivery to a consumer group: the member of the attempt, or [`NONE`].
+    pub member: u32,
 }
 
 /// The message id of an event that has none.
@@ -182,6 +184,7 @@ impl Event {
             topic,
             message: NO_MESSAGE,
             subscriber: NONE,
+            member: NONE,
             attempt: 0,
             status: None,
         }

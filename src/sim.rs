@@ -184,6 +184,12 @@ impl<'c, O: Observer> Sim<'c, O> {
                 generation,
             } => b.on_retry_due(&mut cx, delivery, generation)?,
             SimEvent::Linger { topic, epoch } => b.on_linger(&mut cx, topic, epoch)?,
+            SimEvent::AttemptLost {
+                delivery,
+                generation,
+                attempt,
+            } => b.on_attempt_lost(&mut cx, delivery, generation, attempt)?,
+            SimEvent::Resume(c) => b.on_resume(&mut cx, c)?,
             SimEvent::Action(i) => self.act(i)?,
             SimEvent::Sample => {
                 self.sample();
@@ -212,6 +218,7 @@ impl<'c, O: Observer> Sim<'c, O> {
             }
             Action::Outage(s, lasting) => b.outage(now, s, lasting),
             Action::SetFailureRate(s, rate) => b.set_failure_rate(s, rate),
+            Action::Crash(s) => b.crash(&mut cx, s)?,
             Action::Flush(Some(t)) => b.flush_now(&mut cx, t)?,
             Action::Flush(None) => {
                 for t in all_topics {

@@ -13,13 +13,14 @@
 pub mod backpressure;
 pub mod dead_letter;
 pub mod lifecycle;
+mod membership;
 pub mod retry;
 mod slab;
 pub mod strategy;
 
 use crate::config::{Config, Delivery as Strategy, Dist, Overflow, QueuePolicy, RetryPolicy};
 use crate::event::SimEvent;
-use crate::observe::{Event, FailReason, Kind, Observer, TopicGauge};
+use crate::observe::{Event, FailReason, Kind, NONE, Observer, TopicGauge};
 use crate::rng::Stream;
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
@@ -88,8 +89,8 @@ struct Topic {
     queue: QueuePolicy,
     delivery: Strategy,
     retry: RetryPolicy,
-    /// Active subscribers, in declaration order (fan-out order).
-    subs: Vec<u32>,
+    /// Registered consumers (subscribers, then groups), in index order: the fan-out order.
+    consumers: Vec<u32>,
     /// Messages in arrival order with at least one queued delivery (lazily pruned).
     order: VecDeque<Ref>,
     /// Messages with at least one queued delivery.
@@ -126,14 +127,41 @@ struct Sub {
     down_until: SimTime,
     /// Calls in flight.
     busy: u32,
-    /// Queued deliveries released for dispatch (may hold stale refs).
-    ready: VecDeque<Ref>,
-    /// Queued deliveries held in the open batch (may hold stale refs).
-    held: VecDeque<Ref>,
+    /// The most calls it had in flight at once.
+    busy_peak: u32,
+    /// The consumer it takes deliveries from: itself, or its group.
+    consumer: u32,
     rng_latency: Stream,
     rng_service: Stream,
     rng_failure: Stream,
     rng_jitter: Stream,
+}
+
+/// Receives one copy (a delivery) of each message of its topic and owns the queue of those
+/// copies: an ungrouped subscriber (consumer `i` is subscriber `i`) or a consumer group (after
+/// the subscribers), whose members compete for its deliveries.
+struct Consumer {
+    topic: u32,
+    /// Registered: it receives copies. A group stays registered once a member joined, so its
+    /// deliveries wait for a member (durable, like a Kafka consumer group).
+    active: bool,
+    /// Subscribers able to take its deliveries, in declaration order.
+    members: Vec<u32>,
+    /// Group settings; `None` for a subscriber of its own.
+    group: Option<GroupRuntime>,
+    /// Queued deliveries released for dispatch (may hold stale refs).
+    ready: VecDeque<Ref>,
+    /// Queued deliveries held in the open batch (may hold stale refs).
+    held: VecDeque<Ref>,
+}
+
+struct GroupRuntime {
+    assign: crate::config::Assign,
+    /// Round robin: the member index to try first.
+    next: usize,
+    rebalance_pause: SimDuration,
+    /// Not consumed before this instant (rebalancing).
+    paused_until: SimTime,
 }
 
 struct Message {
@@ -152,7 +180,10 @@ struct Message {
 
 struct Delivery {
     msg: u32,
+    /// Its consumer (subscriber or group): who must receive it.
     sub: u32,
+    /// The subscriber of its current or last attempt (`NIL` before the first).
+    member: u32,
     next: u32,
     attempt: u32,
     status: Status,
@@ -176,12 +207,19 @@ struct Call {
     generation: u32,
     /// It holds one of the subscriber's workers (refused calls do not).
     has_worker: bool,
+    /// Started and not yet ended.
+    in_use: bool,
+    /// Its subscriber crashed: it ends without handling anything.
+    lost: bool,
+    /// When it was dispatched (its ack deadline runs from here).
+    started: SimTime,
 }
 
 /// The broker.
 pub struct Broker {
     topics: Vec<Topic>,
     subs: Vec<Sub>,
+    consumers: Vec<Consumer>,
     msgs: Slab<Message>,
     dels: Slab<Delivery>,
     calls: Vec<Call>,
@@ -204,7 +242,7 @@ impl Broker {
                 queue: t.queue,
                 delivery: t.delivery,
                 retry: t.retry,
-                subs: Vec::new(),
+                consumers: Vec::new(),
                 order: VecDeque::new(),
                 queue_len: 0,
                 queue_len_peak: 0,
@@ -218,7 +256,8 @@ impl Broker {
         let subs = cfg
             .subscribers
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let stream = |what: &str| Stream::new(cfg.seed, &format!("sub/{}/{what}", s.name));
                 Sub {
                     topic: s.topic,
@@ -233,8 +272,10 @@ impl Broker {
                     active: false,
                     down_until: SimTime::ZERO,
                     busy: 0,
-                    ready: VecDeque::new(),
-                    held: VecDeque::new(),
+                    busy_peak: 0,
+                    consumer: s
+                        .group
+                        .map_or(i as u32, |g| (cfg.subscribers.len() as u32) + g),
                     rng_latency: stream("latency"),
                     rng_service: stream("service"),
                     rng_failure: stream("failure"),
@@ -242,9 +283,25 @@ impl Broker {
                 }
             })
             .collect();
+        let consumers = (0..cfg.consumer_count())
+            .map(|c| Consumer {
+                topic: cfg.consumer_topic(c),
+                active: false,
+                members: Vec::new(),
+                group: c.checked_sub(cfg.subscribers.len()).map(|g| GroupRuntime {
+                    assign: cfg.groups[g].assign,
+                    next: 0,
+                    rebalance_pause: cfg.groups[g].rebalance_pause,
+                    paused_until: SimTime::ZERO,
+                }),
+                ready: VecDeque::new(),
+                held: VecDeque::new(),
+            })
+            .collect();
         Broker {
             topics,
             subs,
+            consumers,
             msgs: Slab::new(),
             dels: Slab::new(),
             calls: Vec::new(),
@@ -291,7 +348,7 @@ impl Broker {
         let t = &self.topics[topic as usize];
         TopicStats {
             accepted: t.accepted,
-            subscribers: t.subs.len() as u64,
+            subscribers: t.consumers.len() as u64,
             queue_length: t.queue_len,
             queue_length_peak: t.queue_len_peak,
         }
@@ -302,55 +359,11 @@ impl Broker {
         self.topics[topic as usize].delivery
     }
 
-    /// Registers subscriber `sub`: it receives copies of messages published from now on.
-    pub fn subscribe<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) {
-        let s = &mut self.subs[sub as usize];
-        if s.active {
-            return;
-        }
-        s.active = true;
-        let topic = s.topic;
-        let list = &mut self.topics[topic as usize].subs;
-        let at = list.partition_point(|&x| x < sub);
-        list.insert(at, sub);
-        let mut e = Event::topic(cx.now(), topic, Kind::SubscriberAdded);
-        e.subscriber = sub;
-        cx.emit(e);
-    }
-
-    /// Deregisters subscriber `sub`: every delivery it still had pending is discarded.
-    pub fn unsubscribe<O: Observer>(
+    pub(super) fn discard<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
-        sub: u32,
+        d: u32,
     ) -> Result<(), BrokerError> {
-        if !self.subs[sub as usize].active {
-            return Ok(());
-        }
-        let topic = self.subs[sub as usize].topic;
-        let mut victims: Vec<(u64, u32)> = self
-            .dels
-            .iter_live()
-            .filter(|(_, d)| d.sub == sub && !d.status.is_terminal())
-            .map(|(idx, d)| (self.msgs.get(d.msg).id, idx))
-            .collect();
-        // Discard in message order, so the trace reads oldest first.
-        victims.sort_unstable();
-        for (_, d) in victims {
-            self.discard(cx, d)?;
-        }
-        let s = &mut self.subs[sub as usize];
-        s.active = false;
-        s.ready.clear();
-        s.held.clear();
-        self.topics[topic as usize].subs.retain(|&x| x != sub);
-        let mut e = Event::topic(cx.now(), topic, Kind::SubscriberRemoved);
-        e.subscriber = sub;
-        cx.emit(e);
-        Ok(())
-    }
-
-    fn discard<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
         let status = self.dels.get(d).status;
         match status {
             Status::Queued => self.unqueue(d),
@@ -388,7 +401,7 @@ impl Broker {
             return Ok(());
         }
         self.topics[topic as usize].accepted += 1;
-        let fanout = self.topics[topic as usize].subs.len() as u64;
+        let fanout = self.topics[topic as usize].consumers.len() as u64;
         if self.pending + fanout > self.pending_max {
             return Err(BrokerError::PendingLimit(self.pending_max));
         }
@@ -401,13 +414,14 @@ impl Broker {
             live: fanout as u32,
             in_order: false,
         });
-        // Build the sibling list back to front so that `first` is the first subscriber.
+        // Build the sibling list back to front so that `first` is the first consumer.
         for i in (0..fanout as usize).rev() {
-            let sub = self.topics[topic as usize].subs[i];
+            let sub = self.topics[topic as usize].consumers[i];
             let next = self.msgs.get(m.idx).first;
             let d = self.dels.insert(Delivery {
                 msg: m.idx,
                 sub,
+                member: NIL,
                 next,
                 attempt: 0,
                 status: Status::Created,
@@ -458,7 +472,7 @@ impl Broker {
             }
         }
         let r = Ref { idx: d, generation };
-        let s = &mut self.subs[sub as usize];
+        let s = &mut self.consumers[sub as usize];
         match self.topics[topic].delivery {
             Strategy::Immediate => s.ready.push_back(r),
             Strategy::Batched { .. } => s.held.push_back(r),
@@ -561,6 +575,7 @@ impl Broker {
     fn delivery_event(&self, t: SimTime, d: u32, kind: Kind) -> Event {
         let del = self.dels.get(d);
         let msg = self.msgs.get(del.msg);
+        let grouped = self.consumers[del.sub as usize].group.is_some();
         Event {
             t,
             kind,
@@ -569,6 +584,7 @@ impl Broker {
             subscriber: del.sub,
             attempt: del.attempt,
             status: Some(del.status),
+            member: if grouped { del.member } else { NONE },
         }
     }
 
@@ -602,6 +618,7 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let sub = self.calls[call as usize].sub;
         let fail = self.calls[call as usize].fail;
+        let lost = self.calls[call as usize].lost;
         let items = std::mem::take(&mut self.calls[call as usize].items);
         for &(d, attempt) in &items {
             let s = &mut self.subs[sub as usize];
@@ -609,7 +626,9 @@ impl Broker {
             let ok = fail.is_none() & !s.rng_failure.chance(s.failure_rate);
             let del = self.dels.get(d);
             let current = del.status == Status::Delivering && del.attempt == attempt;
-            if current && ok {
+            if lost {
+                // Its subscriber crashed: nothing was handled; the attempt fails at its deadline.
+            } else if current && ok {
                 self.deliver(cx, d)?;
             } else if current {
                 self.fail(cx, d, fail.unwrap_or(FailReason::Error))?;
@@ -620,6 +639,9 @@ impl Broker {
                 let mut e = self.delivery_event(cx.now(), d, Kind::LateAck { duplicate });
                 e.attempt = attempt;
                 e.status = None;
+                if e.member != NONE {
+                    e.member = sub; // the member that did this (late) handling
+                }
                 cx.emit(e);
             }
             self.dels.get_mut(d).refs -= 1;
@@ -629,6 +651,7 @@ impl Broker {
         c.items = items;
         c.items.clear();
         c.generation = c.generation.wrapping_add(1);
+        c.in_use = false;
         let had_worker = c.has_worker;
         self.free_calls.push(call);
         let s = &mut self.subs[sub as usize];
@@ -639,7 +662,8 @@ impl Broker {
                 self.begin_work(cx, next);
             }
         }
-        self.dispatch(cx, sub)
+        let consumer = self.subs[sub as usize].consumer;
+        self.dispatch(cx, consumer)
     }
 
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
@@ -669,7 +693,10 @@ impl Broker {
         cx.emit(self.delivery_event(cx.now(), d, Kind::Failed { reason }));
         let (attempt, prev_delay) = (self.dels.get(d).attempt, self.dels.get(d).prev_delay);
         let policy = self.topics[topic].retry;
-        let rng = &mut self.subs[sub as usize].rng_jitter;
+        // The jitter of the subscriber whose attempt failed (a group's member).
+        let member = self.dels.get(d).member;
+        let who = if member == NIL { sub } else { member };
+        let rng = &mut self.subs[who as usize].rng_jitter;
         match retry::decide(&policy, attempt, prev_delay, rng) {
             retry::Decision::Retry(delay) => {
                 self.transition(d, Status::RetryScheduled)?;
@@ -714,7 +741,7 @@ impl Broker {
         }
         self.enqueue(cx, d)?;
         let sub = self.dels.get(d).sub;
-        let topic = self.subs[sub as usize].topic;
+        let topic = self.consumers[sub as usize].topic;
         self.note_batch_entry(cx, topic);
         self.dispatch(cx, sub)
     }

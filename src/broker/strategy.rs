@@ -17,7 +17,7 @@ use super::{Broker, BrokerError, Call, Cx, Ref};
 use crate::config::Delivery as Strategy;
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, FlushReason, Kind, Observer};
-use crate::time::SimDuration;
+use crate::time::{SimDuration, SimTime};
 use crate::workload::sample;
 
 impl Broker {
@@ -61,10 +61,10 @@ impl Broker {
         let size = t.batch_len;
         t.batch_len = 0;
         t.batch_epoch = t.batch_epoch.wrapping_add(1);
-        for &sub in &t.subs {
-            let s = &mut self.subs[sub as usize];
-            let held = std::mem::take(&mut s.held);
-            s.ready.extend(held);
+        for &c in &t.consumers {
+            let consumer = &mut self.consumers[c as usize];
+            let held = std::mem::take(&mut consumer.held);
+            consumer.ready.extend(held);
         }
         if size > 0 {
             cx.emit(Event::topic(
@@ -125,35 +125,38 @@ impl Broker {
         self.dispatch_topic(cx, topic)
     }
 
-    /// Dispatches for every active subscriber of `topic`, in declaration order.
+    /// Dispatches for every registered consumer of `topic`, in index order.
     pub(super) fn dispatch_topic<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
         topic: u32,
     ) -> Result<(), BrokerError> {
-        for i in 0..self.topics[topic as usize].subs.len() {
-            let sub = self.topics[topic as usize].subs[i];
-            self.dispatch(cx, sub)?;
+        for i in 0..self.topics[topic as usize].consumers.len() {
+            let c = self.topics[topic as usize].consumers[i];
+            self.dispatch(cx, c)?;
         }
         Ok(())
     }
 
-    /// Starts calls to `sub` while it has a free slot and released deliveries.
+    /// Starts calls from consumer `c`'s released deliveries while one of its members has a
+    /// free slot (the member chosen by the group's policy).
     pub(super) fn dispatch<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
-        sub: u32,
+        c: u32,
     ) -> Result<(), BrokerError> {
-        let topic = self.subs[sub as usize].topic;
+        let topic = self.consumers[c as usize].topic;
         let per_call = self.call_size(topic);
         loop {
-            let s = &self.subs[sub as usize];
-            if !s.active || s.busy >= s.concurrency || s.ready.is_empty() {
+            if !self.consumers[c as usize].active || self.consumers[c as usize].ready.is_empty() {
                 return Ok(());
             }
+            let Some(sub) = self.pick_member(cx.now(), c) else {
+                return Ok(());
+            };
             let call = self.take_call_slot(sub);
             while self.calls[call as usize].items.len() < per_call {
-                let Some(r) = self.subs[sub as usize].ready.pop_front() else {
+                let Some(r) = self.consumers[c as usize].ready.pop_front() else {
                     break;
                 };
                 if self.is_queued(r) {
@@ -182,6 +185,7 @@ impl Broker {
             c.timed_out = false;
             c.fail = None;
             c.has_worker = false;
+            c.lost = false;
             debug_assert!(c.items.is_empty());
             return i;
         }
@@ -193,6 +197,9 @@ impl Broker {
             cost: SimDuration::ZERO,
             generation: 0,
             has_worker: false,
+            in_use: false,
+            lost: false,
+            started: SimTime::ZERO,
         });
         (self.calls.len() - 1) as u32
     }
@@ -209,6 +216,7 @@ impl Broker {
             self.transition(d, Status::Delivering)?;
             let del = self.dels.get_mut(d);
             del.refs += 1;
+            del.member = sub;
             self.calls[call as usize].items[i].1 = del.attempt;
             self.topics[topic as usize].in_flight += 1;
             cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
@@ -222,8 +230,11 @@ impl Broker {
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
         s.busy += 1;
+        s.busy_peak = s.busy_peak.max(s.busy);
         let down = cx.now() < s.down_until;
         let c = &mut self.calls[call as usize];
+        c.in_use = true;
+        c.started = cx.now();
         c.cost = SimDuration(latency.0.saturating_add(service.0));
         if down {
             // No answer from a subscriber in an outage: with an ack timeout the broker waits

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 /// Files larger than this are refused before parsing: a written scenario is a page of text; a
 /// generated one with 10 000 topics is about 1 MiB.
 pub const FILE_BYTES_MAX: u64 = 8 << 20;
+/// Calls in flight of a subscriber with `flow: Push`: in effect unbounded.
+pub const PUSH_IN_FLIGHT_MAX: u32 = 100_000;
 /// Expected publishes per variant above this are refused (they would take hours).
 pub const MESSAGES_MAX: f64 = 2e9;
 
@@ -180,7 +182,8 @@ impl Ctx<'_> {
         let subs = self.index_subscribers(s, &topics)?;
         let publishers = self.publishers(s, &topics)?;
         let timeline = self.timeline(s, &topics, &subs)?;
-        let subscribers = self.subscribers(s, &topics);
+        let groups = self.groups(s, &topics, &subs)?;
+        let subscribers = self.subscribers(s, &topics, &groups)?;
         let variants: Vec<VariantSpec> = if s.variants.is_empty() {
             vec![VariantSpec {
                 name: values::Name("default".into()),
@@ -213,6 +216,7 @@ impl Ctx<'_> {
                 sample_every: s.sample_every.0,
                 topics: s.topics.iter().map(|t| topic_config(t, &broker)).collect(),
                 subscribers: subscribers.clone(),
+                groups: groups.clone(),
                 publishers: publishers.clone(),
                 timeline: timeline.clone(),
                 limits: opts.limits.unwrap_or_default(),
@@ -321,21 +325,112 @@ impl Ctx<'_> {
         &self,
         s: &Scenario,
         topics: &BTreeMap<String, u32>,
-    ) -> Vec<config::SubscriberConfig> {
+        groups: &[config::GroupConfig],
+    ) -> Result<Vec<config::SubscriberConfig>, InputError> {
         s.subscribers
             .iter()
-            .map(|sub| config::SubscriberConfig {
-                name: sub.id.0.clone(),
-                topic: topics[&sub.topic.0],
-                latency: dist(&sub.latency),
-                service: dist(&sub.service),
-                failure_rate: sub.failure_rate.0,
-                concurrency: sub.concurrency.0 as u32,
-                workers: sub.workers.map_or(sub.concurrency.0, |w| w.0) as u32,
-                ack_timeout: sub.ack_timeout.map(|d| d.0),
-                subscribed: sub.subscribed,
+            .map(|sub| {
+                let group = sub
+                    .group
+                    .as_ref()
+                    .and_then(|g| groups.iter().position(|x| x.name == g.0));
+                let (concurrency, workers) = self.flow(sub)?;
+                Ok(config::SubscriberConfig {
+                    name: sub.id.0.clone(),
+                    topic: topics[&sub.topic.0],
+                    latency: dist(&sub.latency),
+                    service: dist(&sub.service),
+                    failure_rate: sub.failure_rate.0,
+                    concurrency,
+                    workers,
+                    ack_timeout: sub.ack_timeout.map(|d| d.0),
+                    subscribed: sub.subscribed,
+                    group: group.map(|g| g as u32),
+                })
             })
             .collect()
+    }
+
+    /// Calls in flight and handlers at once: `concurrency` and `workers`, or the flow's.
+    fn flow(&self, sub: &SubscriberSpec) -> Result<(u32, u32), InputError> {
+        let c = sub.concurrency.0 as u32;
+        let Some(flow) = sub.flow else {
+            return Ok((c, sub.workers.map_or(c, |w| w.0 as u32)));
+        };
+        if sub.workers.is_some() {
+            let q = quoted(&sub.id.0);
+            let msg = format!(
+                "subscriber `{}`: with `flow`, `concurrency` is the number of handlers; `workers` is not used",
+                sub.id
+            );
+            return Err(self.err(&["subscribers", &q, "workers"], msg));
+        }
+        match flow {
+            FlowSpec::Push => Ok((PUSH_IN_FLIGHT_MAX, c)),
+            FlowSpec::Pull { prefetch } => Ok((prefetch.0 as u32, c.min(prefetch.0 as u32))),
+        }
+    }
+
+    /// Groups in order of first mention by a subscriber, with the settings of `groups:`.
+    fn groups(
+        &self,
+        s: &Scenario,
+        topics: &BTreeMap<String, u32>,
+        subs: &BTreeMap<String, u32>,
+    ) -> Result<Vec<config::GroupConfig>, InputError> {
+        let mut out: Vec<config::GroupConfig> = Vec::new();
+        for sub in &s.subscribers {
+            let Some(g) = &sub.group else { continue };
+            let topic = topics[&sub.topic.0];
+            let q = quoted(&sub.id.0);
+            if subs.contains_key(&g.0) {
+                let msg = format!(
+                    "group `{g}` has the name of a subscriber; consumers need distinct names"
+                );
+                return Err(self.err(&["subscribers", &q, "group"], msg));
+            }
+            match out.iter().find(|x| x.name == g.0) {
+                Some(x) if x.topic != topic => {
+                    let msg = format!(
+                        "subscriber `{}` is in group `{g}` but on another topic than its other members",
+                        sub.id
+                    );
+                    return Err(self.err(&["subscribers", &q, "topic"], msg));
+                }
+                Some(_) => {}
+                None => out.push(config::GroupConfig {
+                    name: g.0.clone(),
+                    topic,
+                    assign: config::Assign::RoundRobin,
+                    rebalance_pause: SimDuration::ZERO,
+                }),
+            }
+        }
+        let mut seen = BTreeMap::new();
+        for spec in &s.groups {
+            let q = quoted(&spec.name.0);
+            if seen.insert(spec.name.0.clone(), ()).is_some() {
+                return Err(self.err(
+                    &["groups", &q, &q],
+                    format!("group `{}` is declared twice", spec.name),
+                ));
+            }
+            let Some(g) = out.iter_mut().find(|x| x.name == spec.name.0) else {
+                return Err(self.err(
+                    &["groups", &q],
+                    format!(
+                        "group `{}` has no member: no subscriber names it in `group`",
+                        spec.name
+                    ),
+                ));
+            };
+            g.assign = match spec.assign {
+                AssignSpec::RoundRobin => config::Assign::RoundRobin,
+                AssignSpec::LeastLoaded => config::Assign::LeastLoaded,
+            };
+            g.rebalance_pause = spec.rebalance_pause.0;
+        }
+        Ok(out)
     }
 
     fn publishers(
@@ -468,6 +563,7 @@ impl Ctx<'_> {
                 }
                 ActionSpec::Flush { topic: t } => Action::Flush(Some(topic(t)?)),
                 ActionSpec::FlushAll => Action::Flush(None),
+                ActionSpec::Crash { subscriber } => Action::Crash(sub(subscriber)?),
             };
             out.push(TimedAction {
                 at: SimTime(entry.at.0.0),
@@ -491,6 +587,11 @@ impl Ctx<'_> {
             let (sub, want) = match a.action {
                 Action::Subscribe(x) => (x, true),
                 Action::Unsubscribe(x) => (x, false),
+                Action::Crash(x) => {
+                    self.check_crash(s, x, a.at, active[x as usize])?;
+                    active[x as usize] = false;
+                    continue;
+                }
                 _ => continue,
             };
             let name = &s.subscribers[sub as usize].id;
@@ -512,6 +613,27 @@ impl Ctx<'_> {
             active[sub as usize] = want;
         }
         Ok(())
+    }
+
+    /// A crash needs a subscribed group member (an ungrouped subscriber has `Outage`).
+    fn check_crash(
+        &self,
+        s: &Scenario,
+        sub: u32,
+        at: SimTime,
+        active: bool,
+    ) -> Result<(), InputError> {
+        let spec = &s.subscribers[sub as usize];
+        let q = quoted(&spec.id.0);
+        let problem = if spec.group.is_none() {
+            "it is in no group (use Outage for a subscriber of its own)"
+        } else if !active {
+            "it is not subscribed then"
+        } else {
+            return Ok(());
+        };
+        let msg = format!("Crash of `{}` at {}: {problem}", spec.id, SimDuration(at.0));
+        Err(self.err(&["timeline", "Crash", &q], msg))
     }
 
     /// Refuses a variant whose publishes or time series would be absurdly large.

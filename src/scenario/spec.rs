@@ -73,6 +73,10 @@ pub struct Scenario {
     /// Variants; none means one variant named `default`.
     #[serde(default)]
     pub variants: Vec<VariantSpec>,
+    /// Settings of consumer groups named by subscribers (`group: "name"`); a group not listed
+    /// here gets the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
 }
 
 fn default_sample_every() -> PosDur {
@@ -427,6 +431,50 @@ pub struct SubscriberSpec {
     /// Registered at t = 0 (otherwise waits for `Subscribe`).
     #[serde(default = "yes")]
     pub subscribed: bool,
+    /// The consumer group it competes in: each message goes to one member of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Name>,
+    /// Push (the broker sends whatever is queued) or pull (at most `prefetch` unacknowledged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowSpec>,
+}
+
+/// How deliveries reach a subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+pub enum FlowSpec {
+    /// The broker sends every queued delivery at once; the subscriber buffers what its
+    /// `concurrency` handlers cannot take yet (calls in flight up to 100 000).
+    Push,
+    /// The subscriber holds at most `prefetch` unacknowledged calls (credits) and asks for more
+    /// as it finishes; its `concurrency` handlers work on them.
+    Pull {
+        /// Credits: calls in flight at most.
+        prefetch: Concurrency,
+    },
+}
+
+/// A consumer group's settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// The group, as named by its members.
+    pub name: Name,
+    /// Which member with a free slot takes the next delivery.
+    #[serde(default)]
+    pub assign: AssignSpec,
+    /// After a member joins, leaves or crashes, the group is not consumed for this long.
+    #[serde(default)]
+    pub rebalance_pause: Dur,
+}
+
+/// Assignment policies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AssignSpec {
+    /// Members take turns.
+    #[default]
+    RoundRobin,
+    /// The member with the fewest calls in flight.
+    LeastLoaded,
 }
 
 fn zero_dist() -> DistSpec {
@@ -546,6 +594,12 @@ pub enum ActionSpec {
     },
     /// Flush every topic's pending batch.
     FlushAll,
+    /// A group member stops at once (no goodbye): its unacknowledged attempts time out and are
+    /// redelivered to the other members.
+    Crash {
+        /// The member.
+        subscriber: Name,
+    },
 }
 
 /// A variant: a name and the broker settings it changes.
