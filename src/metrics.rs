@@ -191,13 +191,34 @@ impl Observer for Metrics {
             Kind::MessageRejected => t.rejected += 1,
             Kind::Backpressure { .. } => t.backpressure += 1,
             Kind::BatchFlush { .. } => t.batches += 1,
-            _ if e.subscriber != NONE => self.on_delivery_event(e),
+            _ if e.subscriber != NONE => {
+                self.on_delivery_event(e);
+                if e.member != NONE {
+                    self.on_member_event(e);
+                }
+            }
             _ => {}
         }
     }
 }
 
 impl Metrics {
+    /// A group's delivery event also counts for the member that took the attempt: how much
+    /// of the group's work each member did.
+    fn on_member_event(&mut self, e: &Event) {
+        let m = &mut self.subs[e.member as usize];
+        match e.kind {
+            Kind::Delivered { latency, duplicate } => {
+                m.delivered += 1;
+                m.duplicates += u64::from(duplicate);
+                self.sub_latency[e.member as usize].record(latency.0);
+            }
+            Kind::Failed { .. } => m.failed += 1,
+            Kind::LateAck { duplicate } => m.duplicates += u64::from(duplicate),
+            _ => {}
+        }
+    }
+
     /// Events about one delivery: counted for its topic and its subscriber.
     #[inline]
     fn on_delivery_event(&mut self, e: &Event) {

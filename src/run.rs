@@ -220,7 +220,7 @@ pub fn run_variant_with(
     perfetto: &mut Option<PerfettoFile>,
 ) -> Result<(VariantSummary, VariantCharts), RunError> {
     let topics: Vec<String> = cfg.topics.iter().map(|t| t.name.clone()).collect();
-    let subs: Vec<String> = cfg.subscribers.iter().map(|s| s.name.clone()).collect();
+    let subs: Vec<String> = cfg.consumer_names();
     let create = |name: &str| {
         let path = dir.join(name);
         File::create(&path)
@@ -237,10 +237,14 @@ pub fn run_variant_with(
         },
         capture: Capture::new(topics.len()),
         perfetto: perfetto.take().map(|mut p| {
-            let tracks: Vec<(String, String)> = cfg
-                .subscribers
-                .iter()
-                .map(|s| (s.name.clone(), cfg.topics[s.topic as usize].name.clone()))
+            // One track per consumer (a group's deliveries share its track).
+            let tracks: Vec<(String, String)> = (0..cfg.consumer_count())
+                .map(|c| {
+                    (
+                        subs[c].clone(),
+                        cfg.topics[cfg.consumer_topic(c) as usize].name.clone(),
+                    )
+                })
                 .collect();
             p.begin_variant(&cfg.scenario, &cfg.variant, &tracks);
             p
@@ -283,12 +287,13 @@ fn write_dead_letters(
     path: &Path,
 ) -> Result<(), RunError> {
     let mut out = String::from("message,topic,subscriber,reason,attempts,published_s,dead_at_s\n");
+    let names = cfg.consumer_names();
     for d in store.kept() {
         out.push_str(&format!(
             "{},{},{},{},{},{},{}\n",
             d.message,
             cfg.topics[d.topic as usize].name,
-            cfg.subscribers[d.subscriber as usize].name,
+            names[d.subscriber as usize],
             d.reason.name(),
             d.attempts,
             d.published.as_secs_f64(),

@@ -41,6 +41,8 @@ pub struct Outcome {
     pub queue_length: Vec<u32>,
     /// The most messages that waited at once, per topic.
     pub queue_length_peak: Vec<u32>,
+    /// The most calls each subscriber had in flight at once (by subscriber index).
+    pub in_flight_peak: Vec<u32>,
     /// Lifecycle transitions checked.
     pub transitions_checked: u64,
     /// The dead-letter store.
@@ -248,6 +250,9 @@ impl<'c, O: Observer> Sim<'c, O> {
                 .map(|t| b.topic_stats(t).queue_length)
                 .collect(),
             queue_length_peak: topics.map(|t| b.topic_stats(t).queue_length_peak).collect(),
+            in_flight_peak: (0..self.cfg.subscribers.len() as u32)
+                .map(|s| b.in_flight_peak(s))
+                .collect(),
             transitions_checked: b.transitions_checked(),
             dead_letters: std::mem::take(&mut b.dead_letters),
         };

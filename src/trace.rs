@@ -65,6 +65,11 @@ impl<W: Write> Trace<W> {
             buf.extend_from_slice(b",\"subscriber\":");
             buf.extend_from_slice(self.subs[e.subscriber as usize].as_bytes());
         }
+        if e.member != NONE {
+            // A group's delivery: `subscriber` names the group, `member` who took the attempt.
+            buf.extend_from_slice(b",\"member\":");
+            buf.extend_from_slice(self.subs[e.member as usize].as_bytes());
+        }
         if e.status.is_some() || matches!(e.kind, Kind::LateAck { .. }) {
             buf.extend_from_slice(b",\"attempt\":");
             buf.extend_from_slice(num.format(e.attempt).as_bytes());

@@ -141,7 +141,7 @@ fn replicate(text: &str, seed: u64) -> Result<Probe, InputError> {
         .first()
         .ok_or_else(|| InputError::at(Path::new("<validate>"), None, "no variant"))?;
     let probe = Probe {
-        metrics: Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
+        metrics: Metrics::new(cfg.topics.len(), cfg.consumer_count()),
         in_system_sum: 0.0,
         waiting_sum: 0.0,
         samples: 0,

@@ -791,11 +791,25 @@ pub fn compare(summary: &serde_json::Value, r: &mut TraceResult) {
             "topic {name} is in the trace but not in summary.json"
         ));
     }
-    let subs = summary
-        .get("subscribers")
-        .and_then(|t| t.as_object())
-        .unwrap_or(&empty);
-    for (name, fields) in subs {
+    // Deliveries belong to consumers: ungrouped subscribers and groups. A group member's entry
+    // counts the attempts it took (the trace's `member`), which this oracle does not tally.
+    let mut subs = serde_json::Map::new();
+    let mut members = BTreeMap::new();
+    let listed = |key: &str| {
+        summary
+            .get(key)
+            .and_then(|t| t.as_object())
+            .unwrap_or(&empty)
+            .clone()
+    };
+    for (name, fields) in listed("subscribers").into_iter().chain(listed("groups")) {
+        if fields.get("group").is_none() {
+            subs.insert(name, fields);
+        } else {
+            members.insert(name, ());
+        }
+    }
+    for (name, fields) in &subs {
         let tally = r.subscribers.get(name).cloned().unwrap_or_default();
         for (field, value) in tally.fields() {
             match fields.get(field).and_then(|x| x.as_u64()) {
@@ -809,7 +823,8 @@ pub fn compare(summary: &serde_json::Value, r: &mut TraceResult) {
             }
         }
     }
-    for name in r.subscribers.keys().filter(|n| !subs.contains_key(*n)) {
+    let known = |n: &String| subs.contains_key(n.as_str()) || members.contains_key(n);
+    for name in r.subscribers.keys().filter(|n| !known(n)) {
         found.push(format!(
             "subscriber {name} is in the trace but not in summary.json"
         ));

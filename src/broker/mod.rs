@@ -348,7 +348,11 @@ impl Broker {
         let t = &self.topics[topic as usize];
         TopicStats {
             accepted: t.accepted,
-            subscribers: t.consumers.len() as u64,
+            subscribers: t
+                .consumers
+                .iter()
+                .map(|&c| self.consumers[c as usize].members.len() as u64)
+                .sum(),
             queue_length: t.queue_len,
             queue_length_peak: t.queue_len_peak,
         }

@@ -561,3 +561,135 @@ fn variants_differing_in_a_policy_that_never_triggers_give_identical_runs() {
     tight.topics[0].queue.max_len = 1;
     assert!(run(&tight) != a);
 }
+
+const GROUP: &str = r#"duration: "10s",
+    broker: (retry: (max_attempts: 3, backoff: None)),
+    topics: ["q"],
+    subscribers: [
+        (id: "a", topic: "q", group: "g", service: Const("10ms"), ack_timeout: "50ms"),
+        (id: "b", topic: "q", group: "g", service: Const("10ms"), ack_timeout: "50ms"),
+        (id: "c", topic: "q", group: "g", service: Const("10ms"), ack_timeout: "50ms"),
+        (id: "solo", topic: "q", service: Const("1ms")),
+    ],"#;
+
+fn members_of_deliveries(ev: &[Event]) -> Vec<(u64, u32)> {
+    ev.iter()
+        .filter(|e| matches!(e.kind, Kind::Delivered { .. }) && e.member != crate::observe::NONE)
+        .map(|e| (e.message, e.member))
+        .collect()
+}
+
+#[test]
+fn a_group_delivers_each_message_to_one_member_in_turn() {
+    let cfg = &configs(&format!(
+        r#"{GROUP} publishers: [(topic: "q", arrivals: Constant(rate: 50.0), until: "1s")]"#
+    ))[0];
+    let ev = run(cfg);
+    let by_member = members_of_deliveries(&ev);
+    assert_eq!(
+        by_member.len(),
+        50,
+        "one delivery per message for the group"
+    );
+    // Messages come 20 ms apart and take 10 ms: every member is free, and they take turns.
+    let order: Vec<u32> = by_member.iter().map(|&(_, m)| m).take(6).collect();
+    assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+    // The ungrouped subscriber still gets its own copy of every message (broadcast).
+    let solo = ev
+        .iter()
+        .filter(|e| e.subscriber == 3 && matches!(e.kind, Kind::Delivered { .. }))
+        .count();
+    assert_eq!(solo, 50);
+    // Group deliveries are about the group (consumer 4), with the member that took them.
+    assert!(
+        ev.iter()
+            .filter(|e| e.kind == Kind::Delivering && e.member != crate::observe::NONE)
+            .all(|e| e.subscriber == 4)
+    );
+}
+
+#[test]
+fn a_member_leaving_pauses_the_group_for_its_rebalance() {
+    let cfg = &configs(&format!(
+        r#"{GROUP}
+        groups: [(name: "g", rebalance_pause: "300ms")],
+        publishers: [(topic: "q", arrivals: Constant(rate: 100.0), until: "2s")],
+        timeline: [(at: "1s", action: Unsubscribe(subscriber: "c"))]"#
+    ))[0];
+    let ev = run(cfg);
+    let group_starts: Vec<u64> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::Delivering && e.subscriber == 4)
+        .map(|e| e.t.0 / 1_000_000)
+        .collect();
+    assert!(
+        !group_starts.iter().any(|&t| (1000..1300).contains(&t)),
+        "no dispatch while rebalancing"
+    );
+    assert!(
+        group_starts.contains(&1300),
+        "the backlog is taken at the end of the pause"
+    );
+    let after: Vec<u32> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::Delivering && e.subscriber == 4 && e.t.0 >= 1_300_000_000)
+        .map(|e| e.member)
+        .collect();
+    assert!(!after.contains(&2), "c left");
+}
+
+#[test]
+fn a_crashed_members_attempt_times_out_and_goes_to_another_member() {
+    let cfg = &configs(&format!(
+        r#"{GROUP}
+        publishers: [(topic: "q", arrivals: Burst(at: "0s", count: 3))],
+        timeline: [(at: "5ms", action: Crash(subscriber: "b"))]"#
+    ))[0];
+    let ev = run(cfg);
+    // Message 1 went to b, which crashed at 5 ms: its attempt fails at the 50 ms deadline.
+    let failed: Vec<(u64, u64, u32)> = ev
+        .iter()
+        .filter(|e| {
+            e.kind
+                == Kind::Failed {
+                    reason: FailReason::AckTimeout,
+                }
+        })
+        .map(|e| (e.t.0 / 1_000_000, e.message, e.member))
+        .collect();
+    assert_eq!(failed, [(50, 1, 1)]);
+    let redelivered = ev
+        .iter()
+        .find(|e| e.message == 1 && e.kind == Kind::Delivering && e.attempt == 2)
+        .unwrap();
+    assert_ne!(redelivered.member, 1, "another member takes it");
+    assert_eq!(
+        members_of_deliveries(&ev).len(),
+        3,
+        "all three delivered, none twice"
+    );
+}
+
+#[test]
+fn pull_bounds_what_a_subscriber_holds_and_push_does_not() {
+    let v = configs(
+        r#"duration: "5s",
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("20ms"), flow: Pull(prefetch: 5))],
+        publishers: [(topic: "q", arrivals: Constant(rate: 100.0), until: "2s")],
+        variants: [(name: "pull"), (name: "push", subscribers: [(id: "s", flow: Push)])]"#,
+    );
+    let peak = |cfg: &Config| {
+        Sim::new(cfg, Log::default())
+            .run()
+            .unwrap()
+            .0
+            .in_flight_peak[0]
+    };
+    assert_eq!(peak(&v[0]), 5);
+    assert!(
+        peak(&v[1]) > 50,
+        "push sends the whole backlog: {}",
+        peak(&v[1])
+    );
+}

@@ -75,7 +75,7 @@ impl Measured {
         Measured {
             warmup: SimTime(cfg.warmup.0),
             first: None,
-            metrics: Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
+            metrics: Metrics::new(cfg.topics.len(), cfg.consumer_count()),
         }
     }
 }
@@ -106,7 +106,7 @@ pub fn run_replication(cfg: &Config, r: u32) -> Result<Sample, RunError> {
         ..cfg.clone()
     };
     let obs = (
-        Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
+        Metrics::new(cfg.topics.len(), cfg.consumer_count()),
         Measured::new(&cfg),
     );
     let (outcome, (all, measured)) = Sim::new(&cfg, obs)

@@ -12,6 +12,13 @@ use serde::ser::{SerializeMap, Serializer};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ordered<T>(pub Vec<(String, T)>);
 
+impl<T> Ordered<T> {
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl<T: Serialize> Serialize for Ordered<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
@@ -48,6 +55,9 @@ pub struct VariantSummary {
     pub topics: Ordered<TopicSummary>,
     /// Per subscriber.
     pub subscribers: Ordered<SubscriberSummary>,
+    /// Per consumer group: the group's deliveries (each member's share is under `subscribers`).
+    #[serde(skip_serializing_if = "Ordered::is_empty")]
+    pub groups: Ordered<SubscriberSummary>,
     /// Conservation checks.
     pub invariants: Invariants,
     /// Means and confidence intervals over replications (only with `--replications`).
@@ -132,6 +142,12 @@ pub struct TopicSummary {
 pub struct SubscriberSummary {
     /// Its topic.
     pub topic: String,
+    /// The consumer group it is a member of; its counts are then the attempts it took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The most calls it had in flight at once (a group: not reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight_peak: Option<u32>,
     /// Deliveries made for it.
     pub deliveries_created: u64,
     /// Deliveries acknowledged.
@@ -212,26 +228,38 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
             },
         ));
     }
+    let consumer = |i: usize, name: &str, group: Option<String>, peak: Option<u32>| {
+        let c = &m.subs[i];
+        let summary = SubscriberSummary {
+            topic: cfg.topics[cfg.consumer_topic(i) as usize].name.clone(),
+            group,
+            in_flight_peak: peak,
+            deliveries_created: c.deliveries_created,
+            delivered_count: c.delivered,
+            failed_count: c.failed,
+            retry_count: c.retried,
+            dead_letter_count: c.dead_lettered,
+            dropped_count: c.dropped,
+            discarded_count: c.discarded,
+            duplicate_count: c.duplicates,
+            latency_s: m.sub_latency[i].stats().into(),
+        };
+        (name.to_string(), summary)
+    };
     let subscribers = cfg
         .subscribers
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let c = &m.subs[i];
-            let summary = SubscriberSummary {
-                topic: cfg.topics[s.topic as usize].name.clone(),
-                deliveries_created: c.deliveries_created,
-                delivered_count: c.delivered,
-                failed_count: c.failed,
-                retry_count: c.retried,
-                dead_letter_count: c.dead_lettered,
-                dropped_count: c.dropped,
-                discarded_count: c.discarded,
-                duplicate_count: c.duplicates,
-                latency_s: m.sub_latency[i].stats().into(),
-            };
-            (s.name.clone(), summary)
+            let group = s.group.map(|g| cfg.groups[g as usize].name.clone());
+            consumer(i, &s.name, group, outcome.in_flight_peak.get(i).copied())
         })
+        .collect();
+    let groups = cfg
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, x)| consumer(cfg.subscribers.len() + g, &x.name, None, None))
         .collect();
     VariantSummary {
         name: cfg.variant.clone(),
@@ -239,6 +267,7 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
         events_processed: outcome.events_processed,
         topics: Ordered(topics),
         subscribers: Ordered(subscribers),
+        groups: Ordered(groups),
         invariants: inv,
         replications: None,
     }

@@ -182,13 +182,14 @@ impl Ctx<'_> {
         let subs = self.index_subscribers(s, &topics)?;
         let publishers = self.publishers(s, &topics)?;
         let timeline = self.timeline(s, &topics, &subs)?;
-        let groups = self.groups(s, &topics, &subs)?;
-        let subscribers = self.subscribers(s, &topics, &groups)?;
+
         let variants: Vec<VariantSpec> = if s.variants.is_empty() {
             vec![VariantSpec {
                 name: values::Name("default".into()),
                 description: String::new(),
                 broker: BrokerOverlay::default(),
+                groups: Vec::new(),
+                subscribers: Vec::new(),
             }]
         } else {
             s.variants.clone()
@@ -205,6 +206,9 @@ impl Ctx<'_> {
                 ));
             }
             let broker = overlay_broker(&s.broker, &v.broker);
+            let sv = self.overlay_consumers(s, v, &subs)?;
+            let groups = self.groups(&sv, &topics, &subs)?;
+            let subscribers = self.subscribers(&sv, &topics, &groups)?;
             let cfg = Config {
                 scenario: s.name.0.clone(),
                 variant: v.name.0.clone(),
@@ -215,8 +219,8 @@ impl Ctx<'_> {
                 warmup: s.warmup.0,
                 sample_every: s.sample_every.0,
                 topics: s.topics.iter().map(|t| topic_config(t, &broker)).collect(),
-                subscribers: subscribers.clone(),
-                groups: groups.clone(),
+                subscribers,
+                groups,
                 publishers: publishers.clone(),
                 timeline: timeline.clone(),
                 limits: opts.limits.unwrap_or_default(),
@@ -369,6 +373,39 @@ impl Ctx<'_> {
             FlowSpec::Push => Ok((PUSH_IN_FLIGHT_MAX, c)),
             FlowSpec::Pull { prefetch } => Ok((prefetch.0 as u32, c.min(prefetch.0 as u32))),
         }
+    }
+
+    /// The scenario as variant `v` sees it: its subscriber and group settings applied.
+    fn overlay_consumers(
+        &self,
+        s: &Scenario,
+        v: &VariantSpec,
+        subs: &BTreeMap<String, u32>,
+    ) -> Result<Scenario, InputError> {
+        let mut sv = s.clone();
+        let vq = quoted(&v.name.0);
+        for o in &v.subscribers {
+            let Some(&i) = subs.get(&o.id.0) else {
+                let q = quoted(&o.id.0);
+                let msg = format!(
+                    "variant `{}` changes subscriber `{}`, which is not declared",
+                    v.name, o.id
+                );
+                return Err(self.err(&["variants", &vq, &q], msg));
+            };
+            let spec = &mut sv.subscribers[i as usize];
+            spec.flow = o.flow.or(spec.flow);
+            spec.concurrency = o.concurrency.unwrap_or(spec.concurrency);
+            spec.failure_rate = o.failure_rate.unwrap_or(spec.failure_rate);
+            spec.ack_timeout = o.ack_timeout.or(spec.ack_timeout);
+        }
+        for g in &v.groups {
+            match sv.groups.iter_mut().find(|x| x.name == g.name) {
+                Some(x) => *x = g.clone(),
+                None => sv.groups.push(g.clone()),
+            }
+        }
+        Ok(sv)
     }
 
     /// Groups in order of first mention by a subscriber, with the settings of `groups:`.

@@ -614,4 +614,50 @@ pub struct VariantSpec {
     /// Broker settings it changes.
     #[serde(default)]
     pub broker: BrokerOverlay,
+    /// Consumer-group settings it replaces (by group name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
+    /// Subscriber settings it changes (by id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribers: Vec<SubscriberOverlay>,
+}
+
+/// What a variant may change of a subscriber.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberOverlay {
+    /// The subscriber.
+    pub id: Name,
+    /// Its flow.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub flow: Option<FlowSpec>,
+    /// Its handlers (or calls in flight without `flow`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub concurrency: Option<Concurrency>,
+    /// Its failure probability.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failure_rate: Option<Probability>,
+    /// Its ack timeout.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ack_timeout: Option<PosDur>,
 }
