@@ -90,6 +90,12 @@ struct Sub {
     subscribed: bool,
     /// Instants (fractions of the duration, in per mille) at which it toggles.
     toggles: Vec<u32>,
+    /// Its consumer group (`g0`, `g1`), if any; a group's topic is fixed by its number.
+    group: Option<u32>,
+    /// A grouped subscriber leaves by crashing rather than unsubscribing.
+    crashes: bool,
+    /// 0: no flow; 1: push; n > 1: pull with prefetch n − 1.
+    flow: u32,
 }
 
 fn sub() -> impl Strategy<Value = Sub> {
@@ -103,18 +109,24 @@ fn sub() -> impl Strategy<Value = Sub> {
         proptest::option::of(1u32..60),
         any::<bool>(),
         proptest::collection::btree_set(0u32..1000, 0..3),
+        (proptest::option::of(0u32..2), any::<bool>(), 0u32..5),
     )
-        .prop_map(|(topic, latency, service, failure, c, w, ack, on, t)| Sub {
-            topic,
-            latency,
-            service,
-            failure,
-            concurrency: c,
-            workers: w.map(|w| w.min(c)),
-            ack_timeout: ack,
-            subscribed: on,
-            toggles: t.into_iter().collect(),
-        })
+        .prop_map(
+            |(topic, latency, service, failure, c, w, ack, on, t, (group, crashes, flow))| Sub {
+                topic,
+                latency,
+                service,
+                failure,
+                concurrency: c,
+                workers: if flow == 0 { w.map(|w| w.min(c)) } else { None },
+                ack_timeout: ack,
+                subscribed: on,
+                toggles: t.into_iter().collect(),
+                group,
+                crashes,
+                flow,
+            },
+        )
 }
 
 fn arrivals(duration: u32) -> impl Strategy<Value = String> {
@@ -278,10 +290,12 @@ fn render(g: &Gen) -> String {
         topics.join(", ")
     );
     for (i, x) in g.subs.iter().enumerate() {
+        // Members of a group share its topic.
+        let topic = x.group.map_or(x.topic, |n| n as usize) % g.topics;
         let _ = write!(
             s,
             "        (id: \"s{i}\", topic: \"t{}\", latency: {}, service: {}, failure_rate: {:?}, concurrency: {}",
-            x.topic % g.topics,
+            topic,
             x.latency,
             x.service,
             f64::from(x.failure) / 1000.0,
@@ -293,7 +307,34 @@ fn render(g: &Gen) -> String {
         if let Some(a) = x.ack_timeout {
             let _ = write!(s, ", ack_timeout: {}", ms(a));
         }
+        if let Some(n) = x.group {
+            let _ = write!(s, ", group: \"g{n}\"");
+        }
+        match x.flow {
+            0 => {}
+            1 => s.push_str(", flow: Push"),
+            n => {
+                let _ = write!(s, ", flow: Pull(prefetch: {})", n - 1);
+            }
+        }
         let _ = writeln!(s, ", subscribed: {}),", x.subscribed);
+    }
+    // Settings for the groups in use, varied by the seed (no extra dimension to shrink).
+    let mut groups: Vec<u32> = g.subs.iter().filter_map(|x| x.group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let _ = writeln!(s, "    ],\n    groups: [");
+    for n in groups {
+        let assign = if (g.seed >> n) & 1 == 0 {
+            "RoundRobin"
+        } else {
+            "LeastLoaded"
+        };
+        let pause = (g.seed >> (n + 2)) % 3 * 20;
+        let _ = writeln!(
+            s,
+            "        (name: \"g{n}\", assign: {assign}, rebalance_pause: \"{pause}ms\"),"
+        );
     }
     let _ = writeln!(s, "    ],\n    publishers: [");
     for (topic, arrivals, a, b) in &g.publishers {
@@ -314,7 +355,12 @@ fn render(g: &Gen) -> String {
         // subscriber inactive and every Unsubscribe finds it active.
         let mut on = x.subscribed;
         for &t in &x.toggles {
-            let verb = if on { "Unsubscribe" } else { "Subscribe" };
+            let leave = if x.group.is_some() && x.crashes {
+                "Crash"
+            } else {
+                "Unsubscribe"
+            };
+            let verb = if on { leave } else { "Subscribe" };
             let _ = writeln!(
                 s,
                 "        (at: {}, action: {verb}(subscriber: \"s{i}\")),",
