@@ -177,12 +177,13 @@ impl Broker {
         Ok(())
     }
 
-    /// A group's membership changed: it is not consumed for its rebalance pause.
+    /// A group's membership changed: it is not consumed for its rebalance pause. A group
+    /// formed at t = 0 starts without one (it is formed before any traffic).
     fn rebalance<O: Observer>(&mut self, cx: &mut Cx<O>, c: u32) {
         let Some(g) = self.consumers[c as usize].group.as_mut() else {
             return;
         };
-        if g.rebalance_pause.0 == 0 {
+        if g.rebalance_pause.0 == 0 || cx.now() == crate::time::SimTime::ZERO {
             return;
         }
         g.paused_until = cx.now().after(g.rebalance_pause);
