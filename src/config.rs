@@ -76,6 +76,8 @@ pub struct TopicConfig {
     pub delivery: Delivery,
     /// How its failed deliveries are retried.
     pub retry: RetryPolicy,
+    /// Partitions (≥ 1): a message with a key goes to partition hash(key) mod N.
+    pub partitions: u32,
 }
 
 /// A bounded queue.
@@ -139,6 +141,9 @@ pub struct RetryPolicy {
     pub backoff: Backoff,
     /// How the base delay is randomised.
     pub jitter: Jitter,
+    /// Retry in place: a failed delivery blocks its partition (for its consumer) until it
+    /// succeeds or is dead-lettered, and a partition has one delivery in flight at a time.
+    pub ordered: bool,
 }
 
 /// Base delay schedule.
@@ -234,6 +239,19 @@ pub enum Assign {
     RoundRobin,
     /// The member with the fewest calls in flight (ties: the first declared).
     LeastLoaded,
+    /// Partition `p` is consumed by member `p mod members` (members in declaration order).
+    ByPartition,
+}
+
+/// Message keys of a publisher.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Keys {
+    /// No key: messages are spread over the partitions in turn.
+    None,
+    /// Uniform over `count` keys.
+    Uniform(u32),
+    /// Zipf over `count` keys with this exponent (key 0 the most frequent).
+    Zipf(u32, f64),
 }
 
 impl Config {
@@ -272,6 +290,8 @@ pub struct PublisherConfig {
     pub from: SimTime,
     /// It publishes strictly before this instant.
     pub until: SimTime,
+    /// The keys of its messages.
+    pub keys: Keys,
 }
 
 /// Arrival schedules.

@@ -34,6 +34,8 @@ pub struct TopicCounts {
     pub backpressure: u64,
     /// Batch flushes.
     pub batches: u64,
+    /// Deliveries acknowledged after a later message of the same key (same consumer).
+    pub ordering_violations: u64,
 }
 
 impl TopicCounts {
@@ -62,6 +64,8 @@ pub struct SubCounts {
     pub discarded: u64,
     /// Duplicate handlings.
     pub duplicates: u64,
+    /// Deliveries acknowledged after a later message of the same key.
+    pub ordering_violations: u64,
 }
 
 /// A latency distribution: an HDR histogram (never a vector of samples) and an exact sum for
@@ -208,7 +212,9 @@ impl Metrics {
     fn on_member_event(&mut self, e: &Event) {
         let m = &mut self.subs[e.member as usize];
         match e.kind {
-            Kind::Delivered { latency, duplicate } => {
+            Kind::Delivered {
+                latency, duplicate, ..
+            } => {
                 m.delivered += 1;
                 m.duplicates += u64::from(duplicate);
                 self.sub_latency[e.member as usize].record(latency.0);
@@ -229,9 +235,15 @@ impl Metrics {
                 t.deliveries_created += 1;
                 s.deliveries_created += 1;
             }
-            Kind::Delivered { latency, duplicate } => {
+            Kind::Delivered {
+                latency,
+                duplicate,
+                out_of_order,
+            } => {
                 t.delivered += 1;
                 s.delivered += 1;
+                t.ordering_violations += u64::from(out_of_order);
+                s.ordering_violations += u64::from(out_of_order);
                 t.duplicates += u64::from(duplicate);
                 s.duplicates += u64::from(duplicate);
                 self.topic_latency[e.topic as usize].record(latency.0);

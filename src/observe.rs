@@ -77,6 +77,8 @@ pub enum Kind {
         latency: SimDuration,
         /// The subscriber had already completed a handling of this delivery (a late one).
         duplicate: bool,
+        /// A later message of the same key was acknowledged before it (ordering violation).
+        out_of_order: bool,
     },
     /// An attempt failed.
     Failed {

@@ -171,7 +171,8 @@ impl<'c, O: Observer> Sim<'c, O> {
         match event {
             SimEvent::Publish(p) => {
                 let topic = self.publishers[p as usize].topic;
-                b.publish(&mut cx, topic)?;
+                let key = self.publishers[p as usize].key();
+                b.publish(&mut cx, topic, key)?;
                 let now = cx.sched.now();
                 if let Some(t) = self.publishers[p as usize].next(now) {
                     let _ = cx.sched.at(t, SimEvent::Publish(p));

@@ -98,10 +98,17 @@ impl<W: Write> Trace<W> {
             }
         };
         match *kind {
-            Kind::Delivered { latency, duplicate } => {
+            Kind::Delivered {
+                latency,
+                duplicate,
+                out_of_order,
+            } => {
                 field(buf, "latency_ns", num.format(latency.0), false);
                 if duplicate {
                     field(buf, "duplicate", "true", false);
+                }
+                if out_of_order {
+                    field(buf, "out_of_order", "true", false);
                 }
             }
             Kind::Failed { reason } | Kind::DeadLetter { reason } => {

@@ -4,7 +4,7 @@
 //! (`pub/<name>/arrivals`, `sub/<name>/latency`, `sub/<name>/service`, `sub/<name>/failure`,
 //! `sub/<name>/jitter`), so sources never disturb one another's draws.
 
-use crate::config::{Arrivals, Dist, PublisherConfig};
+use crate::config::{Arrivals, Dist, Keys, PublisherConfig};
 use crate::rng::Stream;
 use crate::time::{DURATION_NS_MAX, SimDuration, SimTime};
 
@@ -54,6 +54,51 @@ pub struct Publisher {
     burst_left: u64,
     /// Evenly spaced arrivals: the index of the next one (exact, no accumulated rounding).
     constant_n: u64,
+    /// Message keys, from a stream of their own (adding keys does not move arrivals).
+    keys: KeySampler,
+}
+
+/// Draws message keys: uniform, or Zipf by inverting a cumulative table.
+#[derive(Clone, Debug)]
+enum KeySampler {
+    None,
+    Uniform(u32, Stream),
+    /// Cumulative weights, the last one 1.
+    Zipf(Vec<f64>, Stream),
+}
+
+impl KeySampler {
+    fn new(keys: Keys, rng: Stream) -> KeySampler {
+        match keys {
+            Keys::None => KeySampler::None,
+            Keys::Uniform(n) => KeySampler::Uniform(n, rng),
+            Keys::Zipf(n, s) => {
+                let weights: Vec<f64> = (1..=n).map(|k| 1.0 / libm::pow(f64::from(k), s)).collect();
+                let total: f64 = weights.iter().sum();
+                let mut acc = 0.0;
+                let cdf = weights
+                    .iter()
+                    .map(|w| {
+                        acc += w / total;
+                        acc
+                    })
+                    .collect();
+                KeySampler::Zipf(cdf, rng)
+            }
+        }
+    }
+
+    fn draw(&mut self) -> Option<u32> {
+        match self {
+            KeySampler::None => None,
+            KeySampler::Uniform(n, rng) => Some(rng.between(0, u64::from(*n) - 1) as u32),
+            KeySampler::Zipf(cdf, rng) => {
+                let u = rng.unit();
+                // The first key whose cumulative weight exceeds u (the last absorbs rounding).
+                Some(cdf.partition_point(|&c| c <= u).min(cdf.len() - 1) as u32)
+            }
+        }
+    }
 }
 
 impl Publisher {
@@ -71,7 +116,16 @@ impl Publisher {
             rng: Stream::new(seed, &format!("pub/{}/arrivals", cfg.name)),
             burst_left,
             constant_n: 0,
+            keys: KeySampler::new(
+                cfg.keys,
+                Stream::new(seed, &format!("pub/{}/keys", cfg.name)),
+            ),
         }
+    }
+
+    /// The key of the message being published now, if its publisher has keys.
+    pub fn key(&mut self) -> Option<u32> {
+        self.keys.draw()
     }
 
     /// The first publish instant, if any.
@@ -161,6 +215,7 @@ mod tests {
                 arrivals,
                 from: SimTime(from_s * 1_000_000_000),
                 until: SimTime(until_s * 1_000_000_000),
+                keys: crate::config::Keys::None,
             },
             1,
         )

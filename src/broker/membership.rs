@@ -170,8 +170,9 @@ impl Broker {
         }
         let consumer = &mut self.consumers[c as usize];
         consumer.active = false;
-        consumer.ready.clear();
-        consumer.held.clear();
+        for part in &mut consumer.parts {
+            *part = super::partition::Part::default();
+        }
         let topic = consumer.topic;
         self.topics[topic as usize].consumers.retain(|&x| x != c);
         Ok(())
@@ -210,7 +211,8 @@ impl Broker {
             crate::config::Assign::RoundRobin => (0..n)
                 .map(|k| (g.next + k) % n)
                 .find(|&k| free(&consumer.members[k])),
-            crate::config::Assign::LeastLoaded => (0..n)
+            // By partition is handled per partition (`partition_owner`); as a fallback, any.
+            crate::config::Assign::LeastLoaded | crate::config::Assign::ByPartition => (0..n)
                 .filter(|&k| free(&consumer.members[k]))
                 .min_by_key(|&k| self.subs[consumer.members[k] as usize].busy),
         }?;
@@ -219,6 +221,28 @@ impl Broker {
             g.next = chosen + 1;
         }
         Some(member)
+    }
+
+    /// Partition `p` of group `c` is consumed by member `p mod members`, if that member has a
+    /// free slot and the group is not rebalancing.
+    pub(super) fn partition_owner(
+        &self,
+        now: crate::time::SimTime,
+        c: u32,
+        p: usize,
+    ) -> Option<u32> {
+        let consumer = &self.consumers[c as usize];
+        if consumer
+            .group
+            .as_ref()
+            .is_some_and(|g| now < g.paused_until)
+            || consumer.members.is_empty()
+        {
+            return None;
+        }
+        let owner = consumer.members[p % consumer.members.len()];
+        let s = &self.subs[owner as usize];
+        (s.busy < s.concurrency).then_some(owner)
     }
 
     /// The most calls subscriber `sub` had in flight at once.

@@ -14,6 +14,7 @@ pub mod backpressure;
 pub mod dead_letter;
 pub mod lifecycle;
 mod membership;
+mod partition;
 pub mod retry;
 mod slab;
 pub mod strategy;
@@ -103,6 +104,10 @@ struct Topic {
     in_flight: u32,
     /// Non-terminal deliveries.
     pending: u64,
+    /// Partitions.
+    partitions: u32,
+    /// Per partition: messages accepted and queue length.
+    parts: Vec<partition::PartStats>,
     /// Entries that joined the open batch.
     batch_len: u32,
     /// Bumped at every flush so that a stale linger timer does nothing.
@@ -149,10 +154,10 @@ struct Consumer {
     members: Vec<u32>,
     /// Group settings; `None` for a subscriber of its own.
     group: Option<GroupRuntime>,
-    /// Queued deliveries released for dispatch (may hold stale refs).
-    ready: VecDeque<Ref>,
-    /// Queued deliveries held in the open batch (may hold stale refs).
-    held: VecDeque<Ref>,
+    /// Its queue, one part per partition of its topic.
+    parts: Vec<partition::Part>,
+    /// The partition to try first (turns between partitions).
+    next_part: usize,
 }
 
 struct GroupRuntime {
@@ -167,6 +172,10 @@ struct GroupRuntime {
 struct Message {
     id: u64,
     topic: u32,
+    /// Its key, or `NIL`.
+    key: u32,
+    /// Its partition of the topic.
+    partition: u32,
     published: SimTime,
     /// First delivery of the sibling list.
     first: u32,
@@ -220,6 +229,8 @@ pub struct Broker {
     topics: Vec<Topic>,
     subs: Vec<Sub>,
     consumers: Vec<Consumer>,
+    /// Per (consumer, key): the newest message handled, to count ordering violations.
+    ordering: partition::Ordering,
     msgs: Slab<Message>,
     dels: Slab<Delivery>,
     calls: Vec<Call>,
@@ -249,6 +260,8 @@ impl Broker {
                 accepted: 0,
                 in_flight: 0,
                 pending: 0,
+                partitions: t.partitions,
+                parts: vec![partition::PartStats::default(); t.partitions as usize],
                 batch_len: 0,
                 batch_epoch: 0,
             })
@@ -294,14 +307,17 @@ impl Broker {
                     rebalance_pause: cfg.groups[g].rebalance_pause,
                     paused_until: SimTime::ZERO,
                 }),
-                ready: VecDeque::new(),
-                held: VecDeque::new(),
+                parts: (0..cfg.topics[cfg.consumer_topic(c) as usize].partitions)
+                    .map(|_| partition::Part::default())
+                    .collect(),
+                next_part: 0,
             })
             .collect();
         Broker {
             topics,
             subs,
             consumers,
+            ordering: partition::Ordering::default(),
             msgs: Slab::new(),
             dels: Slab::new(),
             calls: Vec::new(),
@@ -374,6 +390,7 @@ impl Broker {
             Status::Delivering => {
                 let topic = self.msgs.get(self.dels.get(d).msg).topic;
                 self.topics[topic as usize].in_flight -= 1;
+                self.attempt_ended(d);
             }
             _ => {}
         }
@@ -395,7 +412,12 @@ impl Broker {
     }
 
     /// A publish to `topic`: admission, fan-out, then dispatch.
-    pub fn publish<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) -> Result<(), BrokerError> {
+    pub fn publish<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        key: Option<u32>,
+    ) -> Result<(), BrokerError> {
         let id = self.next_message_id;
         self.next_message_id += 1;
         let mut e = Event::topic(cx.now(), topic, Kind::MessagePublished);
@@ -409,9 +431,13 @@ impl Broker {
         if self.pending + fanout > self.pending_max {
             return Err(BrokerError::PendingLimit(self.pending_max));
         }
+        let partition = partition::of(key, id, self.topics[topic as usize].partitions);
+        self.topics[topic as usize].parts[partition as usize].published += 1;
         let m = self.msgs.insert(Message {
             id,
             topic,
+            key: key.unwrap_or(NIL),
+            partition,
             published: cx.now(),
             first: NIL,
             queued: 0,
@@ -465,6 +491,7 @@ impl Broker {
             let t = &mut self.topics[topic];
             t.queue_len += 1;
             t.queue_len_peak = t.queue_len_peak.max(t.queue_len);
+            t.parts[msg.partition as usize].queued(1);
             // Arrival order is needed only to find the oldest message for DropOldest.
             if t.queue.overflow == Overflow::DropOldest && !msg.in_order {
                 msg.in_order = true;
@@ -476,10 +503,17 @@ impl Broker {
             }
         }
         let r = Ref { idx: d, generation };
-        let s = &mut self.consumers[sub as usize];
-        match self.topics[topic].delivery {
-            Strategy::Immediate => s.ready.push_back(r),
-            Strategy::Batched { .. } => s.held.push_back(r),
+        let p = self.msgs.get(mi).partition as usize;
+        let part = &mut self.consumers[sub as usize].parts[p];
+        if part.blocked_by == d {
+            // Ordered retry: back to the head of its partition, which it unblocks.
+            part.blocked_by = NIL;
+            part.ready.push_front(r);
+        } else {
+            match self.topics[topic].delivery {
+                Strategy::Immediate => part.ready.push_back(r),
+                Strategy::Batched { .. } => part.held.push_back(r),
+            }
         }
         cx.emit(self.delivery_event(cx.now(), d, Kind::MessageEnqueued));
         Ok(())
@@ -494,6 +528,7 @@ impl Broker {
             let topic = msg.topic as usize;
             let t = &mut self.topics[topic];
             t.queue_len -= 1;
+            t.parts[msg.partition as usize].queued(-1);
             if t.queue.overflow == Overflow::DropOldest {
                 self.prune_order(topic as u32);
             }
@@ -675,11 +710,20 @@ impl Broker {
         let topic = self.msgs.get(mi).topic;
         self.topics[topic as usize].in_flight -= 1;
         self.transition(d, Status::Delivered)?;
+        self.attempt_ended(d);
         let del = self.dels.get_mut(d);
         let duplicate = del.handled;
         del.handled = true;
-        let latency = cx.now().since(self.msgs.get(mi).published);
-        cx.emit(self.delivery_event(cx.now(), d, Kind::Delivered { latency, duplicate }));
+        let consumer = del.sub;
+        let msg = self.msgs.get(mi);
+        let latency = cx.now().since(msg.published);
+        let out_of_order = self.ordering.handled(consumer, msg.key, msg.id);
+        let kind = Kind::Delivered {
+            latency,
+            duplicate,
+            out_of_order,
+        };
+        cx.emit(self.delivery_event(cx.now(), d, kind));
         Ok(())
     }
 
@@ -694,6 +738,7 @@ impl Broker {
         let topic = self.msgs.get(mi).topic as usize;
         self.topics[topic].in_flight -= 1;
         self.transition(d, Status::Failed)?;
+        self.attempt_ended(d);
         cx.emit(self.delivery_event(cx.now(), d, Kind::Failed { reason }));
         let (attempt, prev_delay) = (self.dels.get(d).attempt, self.dels.get(d).prev_delay);
         let policy = self.topics[topic].retry;
@@ -705,6 +750,11 @@ impl Broker {
             retry::Decision::Retry(delay) => {
                 self.transition(d, Status::RetryScheduled)?;
                 self.dels.get_mut(d).prev_delay = delay;
+                if policy.ordered {
+                    // Retry in place: its partition waits for it (head-of-line blocking).
+                    let (c, p) = (self.dels.get(d).sub, self.msgs.get(mi).partition);
+                    self.consumers[c as usize].parts[p as usize].blocked_by = d;
+                }
                 cx.emit(self.delivery_event(cx.now(), d, Kind::RetryScheduled { delay }));
                 let generation = self.dels.generation(d);
                 cx.sched.after(

@@ -92,6 +92,7 @@ mod tests {
                 max: SimDuration::from_ms(100),
             },
             jitter,
+            ordered: false,
         }
     }
 

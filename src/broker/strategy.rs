@@ -62,9 +62,10 @@ impl Broker {
         t.batch_len = 0;
         t.batch_epoch = t.batch_epoch.wrapping_add(1);
         for &c in &t.consumers {
-            let consumer = &mut self.consumers[c as usize];
-            let held = std::mem::take(&mut consumer.held);
-            consumer.ready.extend(held);
+            for part in &mut self.consumers[c as usize].parts {
+                let held = std::mem::take(&mut part.held);
+                part.ready.extend(held);
+            }
         }
         if size > 0 {
             cx.emit(Event::topic(
@@ -146,17 +147,19 @@ impl Broker {
         c: u32,
     ) -> Result<(), BrokerError> {
         let topic = self.consumers[c as usize].topic;
-        let per_call = self.call_size(topic);
+        let ordered = self.topics[topic as usize].retry.ordered;
+        // In order, one delivery of a partition at a time: a call carries one.
+        let per_call = if ordered { 1 } else { self.call_size(topic) };
         loop {
-            if !self.consumers[c as usize].active || self.consumers[c as usize].ready.is_empty() {
+            if !self.consumers[c as usize].active {
                 return Ok(());
             }
-            let Some(sub) = self.pick_member(cx.now(), c) else {
+            let Some((p, sub)) = self.next_partition(cx.now(), c, ordered) else {
                 return Ok(());
             };
             let call = self.take_call_slot(sub);
             while self.calls[call as usize].items.len() < per_call {
-                let Some(r) = self.consumers[c as usize].ready.pop_front() else {
+                let Some(r) = self.consumers[c as usize].parts[p].ready.pop_front() else {
                     break;
                 };
                 if self.is_queued(r) {
@@ -169,6 +172,37 @@ impl Broker {
             }
             self.start_call(cx, call)?;
         }
+    }
+
+    /// The partition of consumer `c` to take the next call from, and the member to call:
+    /// partitions take turns; a partition qualifies when it has released deliveries and, in
+    /// order, is neither waiting for a retry nor has one in flight. `None` when nothing can go.
+    fn next_partition(&mut self, now: SimTime, c: u32, ordered: bool) -> Option<(usize, u32)> {
+        let n = self.consumers[c as usize].parts.len();
+        let by_partition = self.consumers[c as usize]
+            .group
+            .as_ref()
+            .is_some_and(|g| g.assign == crate::config::Assign::ByPartition);
+        for k in 0..n {
+            let p = (self.consumers[c as usize].next_part + k) % n;
+            let part = &self.consumers[c as usize].parts[p];
+            if part.ready.is_empty()
+                || (ordered && (part.blocked_by != super::NIL || part.in_flight > 0))
+            {
+                continue;
+            }
+            let member = if by_partition {
+                self.partition_owner(now, c, p)
+            } else {
+                // Any member may take any partition: if none is free, none can go.
+                Some(self.pick_member(now, c)?)
+            };
+            if let Some(sub) = member {
+                self.consumers[c as usize].next_part = (p + 1) % n;
+                return Some((p, sub));
+            }
+        }
+        None
     }
 
     #[inline]
@@ -217,6 +251,9 @@ impl Broker {
             let del = self.dels.get_mut(d);
             del.refs += 1;
             del.member = sub;
+            let consumer = del.sub;
+            let p = self.msgs.get(del.msg).partition as usize;
+            self.consumers[consumer as usize].parts[p].in_flight += 1;
             self.calls[call as usize].items[i].1 = del.attempt;
             self.topics[topic as usize].in_flight += 1;
             cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));

@@ -464,6 +464,7 @@ impl Ctx<'_> {
             g.assign = match spec.assign {
                 AssignSpec::RoundRobin => config::Assign::RoundRobin,
                 AssignSpec::LeastLoaded => config::Assign::LeastLoaded,
+                AssignSpec::ByPartition => config::Assign::ByPartition,
             };
             g.rebalance_pause = spec.rebalance_pause.0;
         }
@@ -542,12 +543,20 @@ impl Ctx<'_> {
                     }
                 }
             };
+            let keys = match p.keys {
+                KeysSpec::None => config::Keys::None,
+                KeysSpec::Uniform { count } => config::Keys::Uniform(count.0 as u32),
+                KeysSpec::Zipf { count, exponent } => {
+                    config::Keys::Zipf(count.0 as u32, exponent.0)
+                }
+            };
             out.push(config::PublisherConfig {
                 name,
                 topic,
                 arrivals,
                 from,
                 until,
+                keys,
             });
         }
         Ok(out)
@@ -748,6 +757,7 @@ fn overlay_retry(base: &RetrySpec, o: &RetryOverlay) -> RetrySpec {
         max_attempts: o.max_attempts.unwrap_or(base.max_attempts),
         backoff: o.backoff.unwrap_or(base.backoff),
         jitter: o.jitter.unwrap_or(base.jitter),
+        mode: o.mode.unwrap_or(base.mode),
     }
 }
 
@@ -796,7 +806,9 @@ fn topic_config(t: &TopicSpec, broker: &BrokerSpec) -> config::TopicConfig {
                 JitterSpec::Equal => config::Jitter::Equal,
                 JitterSpec::Decorrelated => config::Jitter::Decorrelated,
             },
+            ordered: retry.mode == RetryMode::Ordered,
         },
+        partitions: t.partitions.map_or(1, |p| p.0 as u32),
     }
 }
 

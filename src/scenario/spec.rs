@@ -140,6 +140,19 @@ pub struct RetrySpec {
     /// Randomisation.
     #[serde(default)]
     pub jitter: JitterSpec,
+    /// `Requeue` (a retry rejoins the tail of the queue) or `Ordered` (it blocks its partition).
+    #[serde(default)]
+    pub mode: RetryMode,
+}
+
+/// Where a retried delivery goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RetryMode {
+    /// Back to the tail of the queue after its backoff: others overtake it.
+    #[default]
+    Requeue,
+    /// In place: its partition waits for it (head-of-line blocking), keeping per-key order.
+    Ordered,
 }
 
 fn default_attempts() -> Attempts {
@@ -152,6 +165,7 @@ impl Default for RetrySpec {
             max_attempts: default_attempts(),
             backoff: BackoffSpec::default(),
             jitter: JitterSpec::None,
+            mode: RetryMode::Requeue,
         }
     }
 }
@@ -247,7 +261,13 @@ pub struct TopicSpec {
     /// Retry override.
     #[serde(serialize_with = "inner", skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryOverlay>,
+    /// Partitions (default 1).
+    #[serde(serialize_with = "inner", skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Partitions>,
 }
+
+/// Partitions of a topic.
+pub type Partitions = Int<1, 10_000>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -259,6 +279,8 @@ struct TopicStruct {
     delivery: Option<DeliverySpec>,
     #[serde(default, deserialize_with = "present")]
     retry: Option<RetryOverlay>,
+    #[serde(default, deserialize_with = "present")]
+    partitions: Option<Partitions>,
 }
 
 impl<'de> Deserialize<'de> for TopicSpec {
@@ -277,6 +299,7 @@ impl<'de> Deserialize<'de> for TopicSpec {
                     queue: None,
                     delivery: None,
                     retry: None,
+                    partitions: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TopicSpec, A::Error> {
@@ -286,6 +309,7 @@ impl<'de> Deserialize<'de> for TopicSpec {
                     queue: t.queue,
                     delivery: t.delivery,
                     retry: t.retry,
+                    partitions: t.partitions,
                 })
             }
         }
@@ -343,6 +367,14 @@ pub struct RetryOverlay {
         skip_serializing_if = "Option::is_none"
     )]
     pub jitter: Option<JitterSpec>,
+    /// Requeue or ordered.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mode: Option<RetryMode>,
 }
 
 /// Partial broker settings of a variant.
@@ -475,6 +507,8 @@ pub enum AssignSpec {
     RoundRobin,
     /// The member with the fewest calls in flight.
     LeastLoaded,
+    /// Partition `p` is consumed by member `p mod members`.
+    ByPartition,
 }
 
 fn zero_dist() -> DistSpec {
@@ -507,10 +541,38 @@ pub struct PublisherSpec {
     /// From this instant.
     #[serde(default)]
     pub from: Dur,
+    /// The keys of its messages.
+    #[serde(default)]
+    pub keys: KeysSpec,
     /// Until this instant (default: the scenario's duration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Dur>,
 }
+
+/// Message keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub enum KeysSpec {
+    /// No key.
+    #[default]
+    None,
+    /// Uniform over `count` keys.
+    Uniform {
+        /// How many keys.
+        count: KeyCount,
+    },
+    /// Zipf-skewed over `count` keys: key k has weight 1/(k+1)^exponent.
+    Zipf {
+        /// How many keys.
+        count: KeyCount,
+        /// Skew (0 = uniform).
+        exponent: ZipfExponent,
+    },
+}
+
+/// Keys per publisher.
+pub type KeyCount = Int<1, 1_000_000>;
+/// Zipf exponent: `[0, 10]`.
+pub type ZipfExponent = super::values::Real<0, 10_000, false>;
 
 /// Arrival schedules.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
