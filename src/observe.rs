@@ -172,6 +172,8 @@ pub struct Event {
     pub status: Option<Status>,
     /// For a delivery to a consumer group: the member of the attempt, or [`NONE`].
     pub member: u32,
+    /// On `message_published`: the message's key, or [`NONE`].
+    pub key: u32,
 }
 
 /// The message id of an event that has none.
@@ -187,6 +189,7 @@ impl Event {
             message: NO_MESSAGE,
             subscriber: NONE,
             member: NONE,
+            key: NONE,
             attempt: 0,
             status: None,
         }

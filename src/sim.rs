@@ -41,6 +41,8 @@ pub struct Outcome {
     pub queue_length: Vec<u32>,
     /// The most messages that waited at once, per topic.
     pub queue_length_peak: Vec<u32>,
+    /// Per topic, per partition figures (empty for a topic with one partition).
+    pub partitions: Vec<Vec<crate::broker::PartStats>>,
     /// The most calls each subscriber had in flight at once (by subscriber index).
     pub in_flight_peak: Vec<u32>,
     /// Lifecycle transitions checked.
@@ -251,6 +253,12 @@ impl<'c, O: Observer> Sim<'c, O> {
                 .map(|t| b.topic_stats(t).queue_length)
                 .collect(),
             queue_length_peak: topics.map(|t| b.topic_stats(t).queue_length_peak).collect(),
+            partitions: (0..self.cfg.topics.len() as u32)
+                .map(|t| match b.partitions(t) {
+                    1 => Vec::new(),
+                    n => (0..n).map(|p| b.partition_stats(t, p)).collect(),
+                })
+                .collect(),
             in_flight_peak: (0..self.cfg.subscribers.len() as u32)
                 .map(|s| b.in_flight_peak(s))
                 .collect(),

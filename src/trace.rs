@@ -65,6 +65,11 @@ impl<W: Write> Trace<W> {
             buf.extend_from_slice(b",\"subscriber\":");
             buf.extend_from_slice(self.subs[e.subscriber as usize].as_bytes());
         }
+        if e.key != NONE {
+            buf.extend_from_slice(b",\"key\":\"k");
+            buf.extend_from_slice(num.format(e.key).as_bytes());
+            buf.push(b'"');
+        }
         if e.member != NONE {
             // A group's delivery: `subscriber` names the group, `member` who took the attempt.
             buf.extend_from_slice(b",\"member\":");

@@ -77,11 +77,13 @@ pub struct TopicTally {
     pub batches: u64,
     /// Subscribers added minus removed.
     pub subscribers: i64,
+    /// `delivered` events flagged `out_of_order`.
+    pub ordering_violations: u64,
 }
 
 impl TopicTally {
     /// (summary.json field, value, required by the contract).
-    fn fields(&self) -> [(&'static str, i64, bool); 16] {
+    fn fields(&self) -> [(&'static str, i64, bool); 17] {
         let c = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         [
             ("published_count", c(self.published), true),
@@ -100,6 +102,7 @@ impl TopicTally {
             ("late_ack_count", c(self.late_acks), false),
             ("backpressure_count", c(self.backpressure), false),
             ("batch_count", c(self.batches), false),
+            ("ordering_violations", c(self.ordering_violations), false),
         ]
     }
 }
@@ -157,6 +160,8 @@ struct Line<'a> {
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
     duplicate: Option<bool>,
+    #[serde(default)]
+    out_of_order: Option<bool>,
 }
 
 /// Where a live delivery is; terminal states are not kept (the delivery is forgotten).
@@ -400,6 +405,7 @@ impl Checker {
                 (t.created, s.created) = (t.created + 1, s.created + 1)
             }
             "delivered" => {
+                t.ordering_violations += u64::from(l.out_of_order == Some(true));
                 (t.delivered, s.delivered) = (t.delivered + 1, s.delivered + 1);
                 (t.duplicates, s.duplicates) = (t.duplicates + dup, s.duplicates + dup);
             }

@@ -15,6 +15,7 @@ pub mod dead_letter;
 pub mod lifecycle;
 mod membership;
 mod partition;
+pub use partition::PartStats;
 pub mod retry;
 mod slab;
 pub mod strategy;
@@ -422,6 +423,7 @@ impl Broker {
         self.next_message_id += 1;
         let mut e = Event::topic(cx.now(), topic, Kind::MessagePublished);
         e.message = id;
+        e.key = key.unwrap_or(NONE);
         cx.emit(e);
         if !self.admit(cx, topic, id)? {
             return Ok(());
@@ -624,6 +626,7 @@ impl Broker {
             attempt: del.attempt,
             status: Some(del.status),
             member: if grouped { del.member } else { NONE },
+            key: NONE,
         }
     }
 

@@ -693,3 +693,102 @@ fn pull_bounds_what_a_subscriber_holds_and_push_does_not() {
         peak(&v[1])
     );
 }
+
+const KEYED: &str = r#"duration: "10s",
+    broker: (retry: (max_attempts: 8, backoff: Exponential(initial: "5ms", factor: 2.0, max: "100ms"), jitter: Full)),
+    topics: [(name: "q", partitions: 4)],
+    subscribers: [(id: "s", topic: "q", service: Exp(mean: "3ms"), failure_rate: 0.2, concurrency: 4)],
+    publishers: [(topic: "q", arrivals: Poisson(rate: 400.0), keys: Uniform(count: 10))],"#;
+
+fn violations(ev: &[Event]) -> usize {
+    ev.iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                Kind::Delivered {
+                    out_of_order: true,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+#[test]
+fn requeued_retries_and_concurrency_break_key_order() {
+    let cfg = &configs(KEYED)[0];
+    assert!(violations(&run(cfg)) > 10);
+}
+
+#[test]
+fn ordered_retries_keep_key_order_at_a_latency_cost() {
+    let v = configs(&format!(
+        r#"{KEYED} variants: [(name: "requeue"), (name: "ordered", broker: (retry: (mode: Ordered)))]"#
+    ));
+    let (requeue, ordered) = (run(&v[0]), run(&v[1]));
+    assert_eq!(violations(&ordered), 0);
+    // Check the order independently of the broker's flag: per key, acknowledged message ids
+    // only increase.
+    let mut key_of = std::collections::BTreeMap::new();
+    for e in ordered.iter().filter(|e| e.kind == Kind::MessagePublished) {
+        key_of.insert(e.message, e.key);
+    }
+    let mut newest = std::collections::BTreeMap::new();
+    for e in ordered
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Delivered { .. }))
+    {
+        let last = newest.entry(key_of[&e.message]).or_insert(e.message);
+        assert!(
+            e.message >= *last,
+            "key {} acknowledged {} after {}",
+            key_of[&e.message],
+            e.message,
+            last
+        );
+        *last = e.message;
+    }
+    let p99 = |ev: &[Event]| {
+        let mut l: Vec<u64> = ev
+            .iter()
+            .filter_map(|e| match e.kind {
+                Kind::Delivered { latency, .. } => Some(latency.0),
+                _ => None,
+            })
+            .collect();
+        l.sort_unstable();
+        l[l.len() * 99 / 100]
+    };
+    assert!(
+        p99(&ordered) > p99(&requeue),
+        "head-of-line blocking costs tail latency"
+    );
+}
+
+#[test]
+fn by_partition_each_key_is_handled_by_one_member() {
+    let cfg = &configs(
+        r#"duration: "5s",
+        topics: [(name: "q", partitions: 6)],
+        subscribers: [
+            (id: "a", topic: "q", group: "g", service: Exp(mean: "2ms")),
+            (id: "b", topic: "q", group: "g", service: Exp(mean: "2ms")),
+            (id: "c", topic: "q", group: "g", service: Exp(mean: "2ms")),
+        ],
+        groups: [(name: "g", assign: ByPartition)],
+        publishers: [(topic: "q", arrivals: Poisson(rate: 300.0), keys: Zipf(count: 50, exponent: 1.0))]"#,
+    )[0];
+    let ev = run(cfg);
+    let key_of: std::collections::BTreeMap<u64, u32> = ev
+        .iter()
+        .filter(|e| e.kind == Kind::MessagePublished)
+        .map(|e| (e.message, e.key))
+        .collect();
+    let mut owner = std::collections::BTreeMap::new();
+    for (m, member) in members_of_deliveries(&ev) {
+        let first = *owner.entry(key_of[&m]).or_insert(member);
+        assert_eq!(first, member, "key {} went to two members", key_of[&m]);
+    }
+    let members: std::collections::BTreeSet<u32> = owner.values().copied().collect();
+    assert_eq!(members.len(), 3, "every member owns partitions");
+}

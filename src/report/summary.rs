@@ -133,8 +133,24 @@ pub struct TopicSummary {
     pub max_queue_length: u64,
     /// The most messages that waited at once.
     pub peak_queue_length: u64,
+    /// Deliveries acknowledged after a later message of the same key (same consumer).
+    pub ordering_violations: u64,
+    /// Per partition, when the topic has more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionSummary>,
     /// Publish → acknowledgement, over delivered deliveries.
     pub latency_s: LatencyJson,
+}
+
+/// One partition of a topic.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartitionSummary {
+    /// Messages accepted into it.
+    pub published_count: u64,
+    /// Messages waiting in it at the end.
+    pub queue_length: u64,
+    /// The most that waited in it at once.
+    pub peak_queue_length: u64,
 }
 
 /// One subscriber's totals.
@@ -164,6 +180,8 @@ pub struct SubscriberSummary {
     pub discarded_count: u64,
     /// Duplicate handlings.
     pub duplicate_count: u64,
+    /// Its deliveries acknowledged after a later message of the same key.
+    pub ordering_violations: u64,
     /// Latency of its delivered deliveries.
     pub latency_s: LatencyJson,
 }
@@ -224,6 +242,15 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
                 queue_length: u64::from(outcome.queue_length[i]),
                 max_queue_length: u64::from(t.queue.max_len),
                 peak_queue_length: u64::from(outcome.queue_length_peak[i]),
+                ordering_violations: c.ordering_violations,
+                partitions: outcome.partitions[i]
+                    .iter()
+                    .map(|p| PartitionSummary {
+                        published_count: p.published,
+                        queue_length: u64::from(p.queue_length),
+                        peak_queue_length: u64::from(p.queue_length_peak),
+                    })
+                    .collect(),
                 latency_s: m.topic_latency[i].stats().into(),
             },
         ));
@@ -242,6 +269,7 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
             dropped_count: c.dropped,
             discarded_count: c.discarded,
             duplicate_count: c.duplicates,
+            ordering_violations: c.ordering_violations,
             latency_s: m.sub_latency[i].stats().into(),
         };
         (name.to_string(), summary)

@@ -180,7 +180,8 @@ impl Ctx<'_> {
         }
         let topics = self.index_topics(s)?;
         let subs = self.index_subscribers(s, &topics)?;
-        let publishers = self.publishers(s, &topics)?;
+        // Checked once for the file as written (each variant rechecks its own).
+        self.publishers(s, &topics)?;
         let timeline = self.timeline(s, &topics, &subs)?;
 
         let variants: Vec<VariantSpec> = if s.variants.is_empty() {
@@ -190,6 +191,7 @@ impl Ctx<'_> {
                 broker: BrokerOverlay::default(),
                 groups: Vec::new(),
                 subscribers: Vec::new(),
+                publishers: Vec::new(),
             }]
         } else {
             s.variants.clone()
@@ -209,6 +211,7 @@ impl Ctx<'_> {
             let sv = self.overlay_consumers(s, v, &subs)?;
             let groups = self.groups(&sv, &topics, &subs)?;
             let subscribers = self.subscribers(&sv, &topics, &groups)?;
+            let publishers = self.publishers(&sv, &topics)?;
             let cfg = Config {
                 scenario: s.name.0.clone(),
                 variant: v.name.0.clone(),
@@ -221,7 +224,7 @@ impl Ctx<'_> {
                 topics: s.topics.iter().map(|t| topic_config(t, &broker)).collect(),
                 subscribers,
                 groups,
-                publishers: publishers.clone(),
+                publishers,
                 timeline: timeline.clone(),
                 limits: opts.limits.unwrap_or_default(),
             };
@@ -398,6 +401,22 @@ impl Ctx<'_> {
             spec.concurrency = o.concurrency.unwrap_or(spec.concurrency);
             spec.failure_rate = o.failure_rate.unwrap_or(spec.failure_rate);
             spec.ack_timeout = o.ack_timeout.or(spec.ack_timeout);
+        }
+        for o in &v.publishers {
+            let Some(spec) = sv
+                .publishers
+                .iter_mut()
+                .find(|p| p.id.as_ref() == Some(&o.id))
+            else {
+                let q = quoted(&o.id.0);
+                let msg = format!(
+                    "variant `{}` changes publisher `{}`; no publisher has that `id`",
+                    v.name, o.id
+                );
+                return Err(self.err(&["variants", &vq, &q], msg));
+            };
+            spec.arrivals = o.arrivals.unwrap_or(spec.arrivals);
+            spec.keys = o.keys.unwrap_or(spec.keys);
         }
         for g in &v.groups {
             match sv.groups.iter_mut().find(|x| x.name == g.name) {

@@ -682,6 +682,33 @@ pub struct VariantSpec {
     /// Subscriber settings it changes (by id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscribers: Vec<SubscriberOverlay>,
+    /// Publisher settings it changes (by id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publishers: Vec<PublisherOverlay>,
+}
+
+/// What a variant may change of a publisher (named by its `id`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublisherOverlay {
+    /// The publisher's id.
+    pub id: Name,
+    /// Its arrivals.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub arrivals: Option<ArrivalsSpec>,
+    /// Its keys.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keys: Option<KeysSpec>,
 }
 
 /// What a variant may change of a subscriber.
