@@ -251,6 +251,11 @@ fn scenario() -> impl Strategy<Value = Ron> {
 fn topic(g: &Gen, i: usize) -> String {
     let (queue, delivery) = &g.overrides[i];
     let mut fields = vec![format!("name: \"t{i}\"")];
+    // Partitions, varied by the seed (no extra dimension to shrink).
+    let partitions = 1 + (g.seed >> (i + 4)) % 4;
+    if partitions > 1 {
+        fields.push(format!("partitions: {partitions}"));
+    }
     if let Some((len, policy)) = queue {
         fields.push(format!("queue: (max_len: {len}, overflow: {policy})"));
     }
@@ -281,7 +286,10 @@ fn render(g: &Gen) -> String {
     let _ = writeln!(
         s,
         "    broker: (delivery: {}, retry: {}, queue: (max_len: {}, overflow: {})),",
-        g.delivery, g.retry, g.max_len, g.overflow
+        g.delivery,
+        with_mode(&g.retry, ordered(g)),
+        g.max_len,
+        g.overflow
     );
     let topics: Vec<String> = (0..g.topics).map(|i| topic(g, i)).collect();
     let _ = writeln!(
@@ -341,9 +349,14 @@ fn render(g: &Gen) -> String {
         let (from, until) = (at(g, (*a).min(*b)), at(g, (*a).max(*b) + 500));
         let until = until.max(from + 1).min(g.duration);
         let from = from.min(until - 1);
+        let keys = match (g.seed >> 9) % 3 {
+            0 => String::new(),
+            1 => format!(", keys: Uniform(count: {})", 1 + g.seed % 7),
+            _ => format!(", keys: Zipf(count: {}, exponent: 1.2)", 2 + g.seed % 30),
+        };
         let _ = writeln!(
             s,
-            "        (topic: \"t{}\", arrivals: {arrivals}, from: {}, until: {}),",
+            "        (topic: \"t{}\", arrivals: {arrivals}, from: {}, until: {}{keys}),",
             topic % g.topics,
             ms(from),
             ms(until)
@@ -403,6 +416,18 @@ fn render(g: &Gen) -> String {
     s
 }
 
+/// Every third scenario retries in order (by seed): then no topic may show a violation.
+fn ordered(g: &Gen) -> bool {
+    g.seed % 3 == 0
+}
+
+fn with_mode(retry: &str, ordered: bool) -> String {
+    match ordered {
+        true => format!("{}, mode: Ordered)", retry.trim_end_matches(')')),
+        false => retry.to_string(),
+    }
+}
+
 /// Every file under `root`, by relative path, with its bytes.
 fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -433,9 +458,18 @@ fn run_once(text: &str, out: &Path) -> Result<(), String> {
         limits: Limits::default(),
     };
     let summary = run::run_scenario(&loaded, &opts).map_err(|e| format!("run failed: {e}"))?;
+    let ordered = text.contains("mode: Ordered");
     for v in &summary.variants {
         if !v.invariants.violations.is_empty() {
             return Err(format!("variant {}: {:?}", v.name, v.invariants.violations));
+        }
+        for (name, t) in &v.topics.0 {
+            if ordered && t.ordering_violations > 0 {
+                return Err(format!(
+                    "variant {} topic {name}: {} ordering violations in ordered mode",
+                    v.name, t.ordering_violations
+                ));
+            }
         }
     }
     let report = pubsub_sim::verify::verify_dir(&out.join("prop"))
