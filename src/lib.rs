@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod experiment;
+pub mod lag;
 pub mod metrics;
 pub mod observe;
 pub mod perfetto;

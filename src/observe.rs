@@ -212,6 +212,21 @@ pub trait Observer {
     fn on_event(&mut self, event: &Event);
     /// A sampling instant, with every topic's gauges (indexed by topic).
     fn on_sample(&mut self, _t: SimTime, _gauges: &[TopicGauge]) {}
+    /// The same instant, with every partition of the topics that have more than one.
+    fn on_partitions(&mut self, _t: SimTime, _gauges: &[PartitionGauge]) {}
+}
+
+/// Gauges of one partition at a sampling instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartitionGauge {
+    /// Topic index.
+    pub topic: u32,
+    /// Partition of the topic.
+    pub partition: u32,
+    /// Messages waiting in it: the lag of its slowest consumer.
+    pub queue_length: u32,
+    /// Messages accepted into it so far.
+    pub published: u64,
 }
 
 /// Two observers side by side (nest pairs for more): both see every event, first `A`.
@@ -225,5 +240,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
         self.0.on_sample(t, gauges);
         self.1.on_sample(t, gauges);
+    }
+
+    fn on_partitions(&mut self, t: SimTime, gauges: &[PartitionGauge]) {
+        self.0.on_partitions(t, gauges);
+        self.1.on_partitions(t, gauges);
     }
 }

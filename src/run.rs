@@ -47,6 +47,8 @@ pub struct Recorders {
     pub capture: Capture,
     /// The timeline view (`--perfetto`).
     pub perfetto: Option<PerfettoFile>,
+    /// partitions.csv, when a topic has more than one partition.
+    pub lag: Option<crate::lag::PartitionSeries<BufWriter<File>>>,
 }
 
 /// The `--perfetto` writer of a run.
@@ -69,6 +71,12 @@ impl Observer for Recorders {
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
         self.series.on_sample(t, gauges);
         self.capture.on_sample(t, gauges);
+    }
+
+    fn on_partitions(&mut self, t: SimTime, gauges: &[crate::observe::PartitionGauge]) {
+        if let Some(l) = &mut self.lag {
+            l.on_partitions(t, gauges);
+        }
     }
 }
 
@@ -236,6 +244,14 @@ pub fn run_variant_with(
             None
         },
         capture: Capture::new(topics.len()),
+        lag: if cfg.topics.iter().any(|t| t.partitions > 1) {
+            Some(crate::lag::PartitionSeries::new(
+                create("partitions.csv")?,
+                topics.clone(),
+            ))
+        } else {
+            None
+        },
         perfetto: perfetto.take().map(|mut p| {
             // One track per consumer (a group's deliveries share its track).
             let tracks: Vec<(String, String)> = (0..cfg.consumer_count())
@@ -265,6 +281,9 @@ pub fn run_variant_with(
     flush("metrics.csv", rec.series.finish())?;
     if let Some(t) = rec.trace {
         flush("events.jsonl", t.finish())?;
+    }
+    if let Some(l) = rec.lag {
+        flush("partitions.csv", l.finish())?;
     }
     write_dead_letters(cfg, &outcome.dead_letters, &dir.join("dead_letters.csv"))?;
     let summary = summary::variant_summary(cfg, &outcome, &rec.metrics);

@@ -61,6 +61,7 @@ pub struct Sim<'c, O: Observer> {
     /// The observers (public so that callers can take them back after the run).
     pub obs: O,
     gauges: Vec<TopicGauge>,
+    partition_gauges: Vec<crate::observe::PartitionGauge>,
     events: u64,
     last_sample: Option<SimTime>,
     end: Option<SimTime>,
@@ -81,6 +82,7 @@ impl<'c, O: Observer> Sim<'c, O> {
                 .collect(),
             obs,
             gauges: Vec::new(),
+            partition_gauges: Vec::new(),
             events: 0,
             last_sample: None,
             end: None,
@@ -162,6 +164,11 @@ impl<'c, O: Observer> Sim<'c, O> {
         self.broker.gauges(&mut self.gauges);
         self.last_sample = Some(self.sched.now());
         self.obs.on_sample(self.sched.now(), &self.gauges);
+        self.broker.partition_gauges(&mut self.partition_gauges);
+        if !self.partition_gauges.is_empty() {
+            self.obs
+                .on_partitions(self.sched.now(), &self.partition_gauges);
+        }
     }
 
     fn handle(&mut self, event: SimEvent) -> Result<(), SimError> {

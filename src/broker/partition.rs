@@ -108,6 +108,27 @@ impl Broker {
         self.topics[topic as usize].parts[p as usize]
     }
 
+    /// Gauges of every partition of the topics with more than one, in topic then partition
+    /// order.
+    pub fn partition_gauges(&self, out: &mut Vec<crate::observe::PartitionGauge>) {
+        out.clear();
+        for (t, topic) in self
+            .topics
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.partitions > 1)
+        {
+            out.extend(topic.parts.iter().enumerate().map(|(p, s)| {
+                crate::observe::PartitionGauge {
+                    topic: t as u32,
+                    partition: p as u32,
+                    queue_length: s.queue_length,
+                    published: s.published,
+                }
+            }));
+        }
+    }
+
     /// Partitions of `topic`.
     pub fn partitions(&self, topic: u32) -> u32 {
         self.topics[topic as usize].partitions
