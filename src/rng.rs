@@ -14,6 +14,8 @@ use rand_core::{Rng, SeedableRng};
 #[derive(Clone, Debug)]
 pub struct Stream {
     rng: ChaCha8Rng,
+    /// The ziggurat tables, looked up once here rather than through the `OnceLock` per draw.
+    zig: &'static Zig,
 }
 
 /// FNV-1a, 64-bit: a fixed, documented hash so that stream numbers are identical everywhere.
@@ -31,7 +33,7 @@ impl Stream {
     pub fn new(seed: u64, source: &str) -> Stream {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stable_hash(source.as_bytes()));
-        Stream { rng }
+        Stream { rng, zig: zig() }
     }
 
     /// A raw 64-bit draw.
@@ -64,7 +66,7 @@ impl Stream {
     /// value is the same on every platform.
     #[inline]
     pub fn exp1(&mut self) -> f64 {
-        let z = zig();
+        let z = self.zig;
         loop {
             let bits = self.next_u64();
             let i = (bits & 0xff) as usize;
@@ -112,6 +114,13 @@ const ZIG_V: f64 = 0.003_949_659_822_581_557;
 struct Zig {
     x: [f64; 257],
     f: [f64; 257],
+}
+
+/// Opaque in `Debug`: 514 constants would drown a `Stream`'s output.
+impl std::fmt::Debug for Zig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Zig")
+    }
 }
 
 /// The tables, computed once with `libm` (so identical everywhere) and never changed.
