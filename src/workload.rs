@@ -26,9 +26,14 @@ pub fn sample(dist: &Dist, rng: &mut Stream) -> SimDuration {
 fn clamp_ns(ns: f64) -> SimDuration {
     if ns >= DURATION_NS_MAX as f64 {
         SimDuration(DURATION_NS_MAX)
+    } else if ns >= 0.0 {
+        // Half-up by hand: `f64::round` is a libm call on the hot path. The value is in
+        // [0, 2^63) here, where converting through `i64` gives the same integer as `as u64`
+        // in fewer instructions (x86-64 has no unsigned conversion before AVX-512).
+        SimDuration((ns + 0.5) as i64 as u64)
     } else {
-        // Half-up by hand: `f64::round` is a libm call on the hot path.
-        SimDuration((ns + 0.5) as u64)
+        // Negative or NaN: what `as u64` gave (saturation to zero).
+        SimDuration::ZERO
     }
 }
 
@@ -206,6 +211,47 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clamp_ns_is_the_saturating_u64_rounding() {
+        // The form before the conversion went through i64.
+        let old = |ns: f64| {
+            if ns >= DURATION_NS_MAX as f64 {
+                DURATION_NS_MAX
+            } else {
+                (ns + 0.5) as u64
+            }
+        };
+        let max = DURATION_NS_MAX as f64;
+        for ns in [
+            f64::NAN,
+            f64::NEG_INFINITY,
+            -1e30,
+            -1.0,
+            -0.5,
+            -0.25,
+            -0.0,
+            0.0,
+            0.25,
+            0.4999999999999999,
+            0.5,
+            1.5,
+            2.5,
+            1e6 + 0.5,
+            max - 1.0,
+            max - 0.5,
+            max - 0.25,
+            max,
+            f64::INFINITY,
+        ] {
+            assert_eq!(clamp_ns(ns).0, old(ns), "{ns}");
+        }
+        let mut rng = Stream::new(5, "clamp");
+        for _ in 0..100_000 {
+            let ns = (rng.unit() - 0.1) * 1e7 * rng.exp1();
+            assert_eq!(clamp_ns(ns).0, old(ns), "{ns}");
+        }
+    }
 
     fn publisher(arrivals: Arrivals, from_s: u64, until_s: u64) -> Publisher {
         Publisher::new(
