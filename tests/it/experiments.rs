@@ -424,3 +424,24 @@ fn sweep_charts_of_two_merged_shards_equal_the_unsharded_ones() {
         "legend"
     );
 }
+
+#[test]
+fn report_shows_mean_plus_minus_half_width_with_replications() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = |out: &Path, extra: &[&str]| -> String {
+        let r = sim_cmd(&[&[SCENARIO, "-q", "-o", out.to_str().expect("utf-8")], extra].concat());
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        String::from_utf8(read(out.join("backpressure/report.html"))).expect("utf-8")
+    };
+    let reps = report(&dir.path().join("reps"), &["--replications", "3"]);
+    let plain = report(&dir.path().join("plain"), &[]);
+    // One table per variant, a row per key metric, each cell an interval.
+    assert_eq!(reps.matches("3 replications, mean ± 95% CI").count(), 2);
+    let row = reps
+        .lines()
+        .find(|l| l.starts_with("<tr><td>loss fraction</td>"))
+        .expect("a loss row");
+    assert!(row.contains("% ± "), "{row}");
+    assert!(!plain.contains("replications, mean"));
+    assert!(!plain.contains(" ± "), "a plain run's report is unchanged");
+}
