@@ -1,7 +1,8 @@
 //! `sim sweep` and `sim merge`: a base scenario run at every point of a grid of settings,
 //! each point replicated; one results.csv row per point, replication and topic, and
-//! points.csv with the mean and 95% CI of every metric per point. `--shard K/N` runs the
-//! points `p` with `p mod N = K - 1`; merging the shards' rows gives the same bytes.
+//! points.csv with the mean and 95% CI of every metric per point, and a chart per key metric
+//! ([`crate::charts::sweep`]). `--shard K/N` runs the points `p` with `p mod N = K - 1`;
+//! merging the shards' rows gives the same bytes.
 
 use super::{METRICS, replicate_with, replication_seed};
 use crate::config::{Arrivals, Config, Limits, Overflow};
@@ -243,8 +244,8 @@ struct Row {
     values: Vec<Option<f64>>,
 }
 
-/// Runs the sweep's points of `shard` and writes `<out>/<name>/`: results.csv, points.csv
-/// and sweep.json. Returns the folder.
+/// Runs the sweep's points of `shard` and writes `<out>/<name>/`: results.csv, points.csv,
+/// sweep.json and (unsharded only) the charts. Returns the folder.
 /// With `progress`, a progress bar on stderr.
 pub fn run(sw: &Sweep, shard: Shard, out: &Path, progress: bool) -> Result<PathBuf, Error> {
     let mine: Vec<usize> = (0..sw.points.len())
