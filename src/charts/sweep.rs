@@ -320,7 +320,7 @@ fn legend<DB: DrawingBackend>(
             .map_err(e)?;
             top.draw(&PathElement::new(
                 vec![(x, y + 10), (x + 30, y + 10)],
-                c.stroke_width(4),
+                c.stroke_width(width(i)),
             ))
             .map_err(e)?;
             let label = &lines[i].label;
@@ -340,7 +340,12 @@ fn y_max(lines: &[Line], factor: f64) -> f64 {
         .filter(|(_, est)| est.n > 0)
         .map(|(_, est)| (est.mean + est.half_width.unwrap_or(0.0)) * factor)
         .fold(0.0, f64::max);
-    if top > 0.0 { top * 1.08 } else { 1.0 }
+    match top {
+        // A percentage never exceeds 100: a little headroom keeps a line at 100% off the frame.
+        t if factor == 100.0 && t > 0.0 => (t * 1.08).min(105.0),
+        t if t > 0.0 => t * 1.08,
+        _ => 1.0,
+    }
 }
 
 /// A y tick with as many decimals as the axis' scale needs: latencies of a few
@@ -356,6 +361,11 @@ fn y_tick(v: f64, top: f64) -> String {
     } else {
         s
     }
+}
+
+/// Line `i`'s stroke width, the same in the legend.
+fn width(i: usize) -> u32 {
+    6 - i.min(3) as u32
 }
 
 /// The panel: bands first, then lines and markers on top, so no band hides a line.
@@ -434,15 +444,12 @@ fn panel<DB: DrawingBackend>(
             .collect();
         // Earlier lines are drawn wider, so that a later line that coincides with one (two
         // policies that never overflow) leaves its edges visible instead of hiding it.
-        let (c, w) = (colour(i), i.min(3) as u32);
+        let (c, w) = (colour(i), width(i));
         chart
-            .draw_series(LineSeries::new(
-                means.iter().copied(),
-                c.stroke_width(6 - w),
-            ))
+            .draw_series(LineSeries::new(means.iter().copied(), c.stroke_width(w)))
             .map_err(e)?;
         chart
-            .draw_series(means.iter().map(|&p| Circle::new(p, 8 - w, c.filled())))
+            .draw_series(means.iter().map(|&p| Circle::new(p, w + 2, c.filled())))
             .map_err(e)?;
     }
     Ok(())
