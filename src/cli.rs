@@ -56,7 +56,8 @@ pub enum Command {
         json: bool,
     },
     /// Run a sweep file: every point of its grid, replicated; writes results.csv,
-    /// points.csv and sweep.json under `<out>/<sweep name>/` (docs/experiments.md).
+    /// points.csv, sweep.json and a chart per key metric under `<out>/<sweep name>/`
+    /// (docs/experiments.md).
     Sweep {
         /// The sweep file (.ron).
         sweep: PathBuf,

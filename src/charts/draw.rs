@@ -150,7 +150,7 @@ fn line_panel<DB: DrawingBackend>(
 }
 
 /// A short, readable axis number: 1500 → 1.5k, 0.25 → 0.25.
-fn num(v: f64) -> String {
+pub(super) fn num(v: f64) -> String {
     let trim = |s: String| {
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -8,6 +8,7 @@
 
 pub mod capture;
 mod draw;
+pub mod sweep;
 
 use crate::report::summary::ScenarioSummary;
 use hdrhistogram::Histogram;

@@ -1,7 +1,8 @@
 //! `sim sweep` and `sim merge`: a base scenario run at every point of a grid of settings,
 //! each point replicated; one results.csv row per point, replication and topic, and
-//! points.csv with the mean and 95% CI of every metric per point. `--shard K/N` runs the
-//! points `p` with `p mod N = K - 1`; merging the shards' rows gives the same bytes.
+//! points.csv with the mean and 95% CI of every metric per point, and a chart per key metric
+//! ([`crate::charts::sweep`]). `--shard K/N` runs the points `p` with `p mod N = K - 1`;
+//! merging the shards' rows gives the same bytes.
 
 use super::{METRICS, replicate_with, replication_seed};
 use crate::config::{Arrivals, Config, Limits, Overflow};
@@ -243,8 +244,8 @@ struct Row {
     values: Vec<Option<f64>>,
 }
 
-/// Runs the sweep's points of `shard` and writes `<out>/<name>/`: results.csv, points.csv
-/// and sweep.json. Returns the folder.
+/// Runs the sweep's points of `shard` and writes `<out>/<name>/`: results.csv, points.csv,
+/// sweep.json and (unsharded only) the charts. Returns the folder.
 /// With `progress`, a progress bar on stderr.
 pub fn run(sw: &Sweep, shard: Shard, out: &Path, progress: bool) -> Result<PathBuf, Error> {
     let mine: Vec<usize> = (0..sw.points.len())
@@ -282,7 +283,10 @@ pub fn run(sw: &Sweep, shard: Shard, out: &Path, progress: bool) -> Result<PathB
         shard.n,
         serde_json::Value::from(head.clone())
     );
-    write(&out.join(&sw.spec.name), &head, &rows, &meta)
+    // A shard holds every N-th point only: its charts would be full of gaps, so only a
+    // whole sweep (unsharded, or merged) draws them.
+    let charts = shard.n == 1;
+    write(&out.join(&sw.spec.name), &head, &rows, &meta, charts)
 }
 
 fn header(spec: &SweepSpec) -> String {
@@ -298,8 +302,8 @@ fn header(spec: &SweepSpec) -> String {
 }
 
 /// Writes results.csv (rows sorted by point, replication; topics in file order), points.csv
-/// and sweep.json into `dir`.
-fn write(dir: &Path, head: &str, rows: &[Row], meta: &str) -> Result<PathBuf, Error> {
+/// and sweep.json into `dir`, and with `charts` the sweep charts into `dir/charts/`.
+fn write(dir: &Path, head: &str, rows: &[Row], meta: &str, charts: bool) -> Result<PathBuf, Error> {
     let io = |path: PathBuf| move |source| RunError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let mut results = format!("{head}\n");
@@ -324,24 +328,53 @@ fn write(dir: &Path, head: &str, rows: &[Row], meta: &str) -> Result<PathBuf, Er
     let path = dir.join("results.csv");
     std::fs::write(&path, results).map_err(io(path))?;
     let path = dir.join("points.csv");
-    std::fs::write(&path, points_csv(head, rows)).map_err(io(path))?;
+    let groups = groups(rows);
+    std::fs::write(&path, points_csv(head, &groups)).map_err(io(path))?;
     let path = dir.join("sweep.json");
     std::fs::write(&path, meta).map_err(io(path))?;
+    if charts {
+        let path = dir.join("charts");
+        draw_charts(&path, head, meta, &groups).map_err(io(path))?;
+    }
     Ok(dir.to_path_buf())
 }
 
-/// Per point and topic: replications, and mean and half-width of every metric.
-fn points_csv(head: &str, rows: &[Row]) -> String {
+/// Draws the sweep charts from the per-point estimates; the axis names come from the CSV
+/// header and the name from sweep.json, which a merge reads back identically.
+fn draw_charts(dir: &Path, head: &str, meta: &str, groups: &[Group]) -> std::io::Result<()> {
     let cols: Vec<&str> = head.split(',').collect();
-    let keys = cols.len() - METRICS.len();
-    // point, variant, axes..., then (skipping replication and seed) topic.
-    let mut out: String = cols[..keys - 3].join(",") + ",topic,n";
-    for m in METRICS {
-        let _ = write!(out, ",{m}_mean,{m}_ci95");
-    }
-    out.push('\n');
-    // Groups in order of first appearance: rows come sorted by point, then replication,
-    // then topic in file order, so this is (point, topic in file order).
+    let axes = &cols[2..cols.len() - METRICS.len() - 3];
+    let meta: serde_json::Value = serde_json::from_str(meta).map_err(std::io::Error::other)?;
+    let grid = crate::charts::sweep::Grid {
+        name: meta["name"].as_str().unwrap_or(""),
+        axes,
+        replications: groups.iter().map(|g| g.replications).max().unwrap_or(0),
+        points: groups
+            .iter()
+            .map(|g| crate::charts::sweep::GridPoint {
+                variant: &g.keys[0],
+                labels: &g.keys[1..],
+                topic: g.topic,
+                estimates: &g.estimates,
+            })
+            .collect(),
+    };
+    crate::charts::sweep::write_all(dir, &grid)
+}
+
+/// One point and topic: its key fields and the estimate of every metric over replications.
+struct Group<'r> {
+    point: usize,
+    /// variant, then the axis labels.
+    keys: &'r [String],
+    topic: &'r str,
+    replications: usize,
+    estimates: Vec<Estimate>,
+}
+
+/// Groups rows by (point, topic) in order of first appearance: rows come sorted by point,
+/// then replication, then topic in file order, so this is (point, topic in file order).
+fn groups(rows: &[Row]) -> Vec<Group<'_>> {
     let mut index: std::collections::BTreeMap<(usize, &str), usize> = Default::default();
     let mut ordered: Vec<((usize, &str), Vec<&Row>)> = Vec::new();
     for r in rows {
@@ -352,23 +385,41 @@ fn points_csv(head: &str, rows: &[Row]) -> String {
         });
         ordered[i].1.push(r);
     }
-    for ((p, topic), rs) in ordered {
-        let r0 = rs[0];
-        let n = r0.fields.len();
-        let _ = write!(out, "{p},{}", r0.fields[..n - 2].join(","));
-        let _ = write!(out, ",{topic},{}", rs.len());
-        for m in 0..METRICS.len() {
-            let e = Estimate::of(rs.iter().map(|r| r.values[m]));
+    ordered
+        .into_iter()
+        .map(|((point, topic), rs)| Group {
+            point,
+            keys: &rs[0].fields[..rs[0].fields.len() - 2],
+            topic,
+            replications: rs.len(),
+            estimates: (0..METRICS.len())
+                .map(|m| Estimate::of(rs.iter().map(|r| r.values[m])))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Per point and topic: replications, and mean and half-width of every metric.
+fn points_csv(head: &str, groups: &[Group]) -> String {
+    let cols: Vec<&str> = head.split(',').collect();
+    let keys = cols.len() - METRICS.len();
+    // point, variant, axes..., then (skipping replication and seed) topic.
+    let mut out: String = cols[..keys - 3].join(",") + ",topic,n";
+    for m in METRICS {
+        let _ = write!(out, ",{m}_mean,{m}_ci95");
+    }
+    out.push('\n');
+    for g in groups {
+        let _ = write!(out, "{},{}", g.point, g.keys.join(","));
+        let _ = write!(out, ",{},{}", g.topic, g.replications);
+        for e in &g.estimates {
             let hw = e.half_width.map_or(String::new(), |h| h.to_string());
-            let _ = write!(
-                out,
-                ",{},{hw}",
-                if e.n > 0 {
-                    e.mean.to_string()
-                } else {
-                    String::new()
-                }
-            );
+            let mean = if e.n > 0 {
+                e.mean.to_string()
+            } else {
+                String::new()
+            };
+            let _ = write!(out, ",{mean},{hw}");
         }
         out.push('\n');
     }
@@ -427,7 +478,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, Error> {
         serde_json::Value::from(name.clone()),
         serde_json::Value::from(head.clone())
     );
-    write(&out.join(&name), &head, &rows, &meta)
+    write(&out.join(&name), &head, &rows, &meta, true)
 }
 
 /// Every point in `0..points` appears, each from one shard only.

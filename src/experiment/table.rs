@@ -8,10 +8,11 @@ use crate::stats::Estimate;
 use std::fmt::Write;
 
 /// How a column prints a value.
-type Show = fn(f64) -> String;
+pub(crate) type Show = fn(f64) -> String;
 
-/// The columns shown: (header, metric name, how to print a value).
-const COLUMNS: [(&str, &str, Show); 6] = [
+/// The columns shown: (header, metric name, how to print a value). report.html shows the
+/// same ones.
+pub(crate) const COLUMNS: [(&str, &str, Show); 6] = [
     ("delivered", "delivered_fraction", percent),
     ("loss", "loss_fraction", percent),
     ("dead", "dead_letter_count", count),
@@ -28,7 +29,8 @@ fn count(x: f64) -> String {
     format!("{x:.1}")
 }
 
-fn cell(e: Option<&Estimate>, show: Show) -> String {
+/// `mean ± half-width`, the mean alone with one value, `-` when undefined.
+pub(crate) fn cell(e: Option<&Estimate>, show: Show) -> String {
     match e {
         Some(e) if e.n > 0 => match e.half_width {
             Some(h) => format!("{} ± {}", show(e.mean), show(h)),

@@ -154,6 +154,7 @@ fn variant(h: &mut String, l: &Loaded, index: usize, v: &VariantSummary) {
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody>\n</table>\n");
+    replicated(h, v);
     let _ = writeln!(
         h,
         "<p>virtual end time {:.3} s · {} events processed</p>",
@@ -163,6 +164,47 @@ fn variant(h: &mut String, l: &Loaded, index: usize, v: &VariantSummary) {
         let _ = writeln!(h, "<p class=\"bad\">invariant violated: {}</p>", escape(x));
     }
     h.push_str("</section>\n");
+}
+
+/// With `--replications N` (N > 1), a second table: the key metrics over the replications
+/// as `mean ± half-width` of the 95% CI, the same columns as the terminal table. Nothing is
+/// added otherwise, so a plain run's page does not change.
+fn replicated(h: &mut String, v: &VariantSummary) {
+    use crate::experiment::table::{COLUMNS, cell};
+    let Some(r) = v.replications.as_ref().filter(|r| r.count > 1) else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<table style=\"margin-top:.8rem\">\n<thead><tr><th>{} replications, mean ± 95% CI</th>",
+        r.count
+    );
+    for (topic, _) in &r.topics.0 {
+        let _ = write!(h, "<th>{}</th>", escape(topic));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (label, metric, show) in COLUMNS {
+        let _ = write!(h, "<tr><td>{}</td>", label_of(label));
+        for (_, metrics) in &r.topics.0 {
+            let e = metrics.0.iter().find(|(k, _)| k == metric).map(|(_, e)| e);
+            let _ = write!(h, "<td>{}</td>", cell(e, show));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// The row label of a terminal-table column, spelt out as in the table above.
+fn label_of(column: &str) -> &str {
+    match column {
+        "delivered" => "delivered fraction",
+        "loss" => "loss fraction",
+        "dead" => "dead letters",
+        "dup" => "duplicates",
+        "p50" => "latency p50",
+        "p99" => "latency p99",
+        other => other,
+    }
 }
 
 type Cell = fn(&TopicSummary) -> String;

@@ -340,3 +340,108 @@ fn bad_sweep_files_are_bad_input() {
     }
     assert!(!out.exists() && !dir.path().join("escape").exists());
 }
+
+/// Every file under `dir`, relative path and bytes, in sorted order.
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let bytes = read(dir.join(&n));
+            (n, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn sweep_charts_of_two_merged_shards_equal_the_unsharded_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/immediate.ron");
+    let sweep = dir.path().join("charted.ron");
+    std::fs::write(
+        &sweep,
+        format!(
+            "Sweep(name: \"charted\", scenario: {:?}, replications: 2,\n\
+             axes: [QueueLimit([5, 50, 500]), Overflow([Reject, DropOldest])])",
+            base.display().to_string()
+        ),
+    )
+    .expect("write sweep");
+    let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let run = |extra: &[&str], out: &Path| {
+        let mut args = vec!["sweep".to_string(), s(&sweep), "-q".into(), "-o".into()];
+        args.push(s(out));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = sim_cmd(&a);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    };
+    let full = dir.path().join("full");
+    run(&[], &full);
+    let (one, two) = (dir.path().join("s1"), dir.path().join("s2"));
+    run(&["--shard", "1/2"], &one);
+    run(&["--shard", "2/2"], &two);
+    // A shard holds every other point only: it draws no charts.
+    assert!(!one.join("charted/charts").exists());
+    let merged = dir.path().join("merged");
+    let r = sim_cmd(&[
+        "merge",
+        &s(&one.join("charted")),
+        &s(&two.join("charted")),
+        "-o",
+        &s(&merged),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let charts = files_under(&full.join("charted/charts"));
+    let names: Vec<&str> = charts.iter().map(|(n, _)| n.as_str()).collect();
+    for metric in ["loss_fraction", "latency_p99_s", "delivered_fraction"] {
+        assert!(
+            names.contains(&format!("{metric}.svg").as_str()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&format!("{metric}.png").as_str()),
+            "{names:?}"
+        );
+    }
+    assert_eq!(charts.len(), 12, "{names:?}");
+    assert!(charts == files_under(&merged.join("charted/charts")));
+    let svg = String::from_utf8_lossy(
+        &charts[names
+            .iter()
+            .position(|n| *n == "loss_fraction.svg")
+            .expect("svg")]
+        .1,
+    )
+    .into_owned();
+    assert!(svg.contains("Loss fraction vs queue limit"), "titled");
+    assert!(
+        svg.contains("reject") && svg.contains("drop_oldest"),
+        "legend"
+    );
+}
+
+#[test]
+fn report_shows_mean_plus_minus_half_width_with_replications() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = |out: &Path, extra: &[&str]| -> String {
+        let r = sim_cmd(&[&[SCENARIO, "-q", "-o", out.to_str().expect("utf-8")], extra].concat());
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        String::from_utf8(read(out.join("backpressure/report.html"))).expect("utf-8")
+    };
+    let reps = report(&dir.path().join("reps"), &["--replications", "3"]);
+    let plain = report(&dir.path().join("plain"), &[]);
+    // One table per variant, a row per key metric, each cell an interval.
+    assert_eq!(reps.matches("3 replications, mean ± 95% CI").count(), 2);
+    let row = reps
+        .lines()
+        .find(|l| l.starts_with("<tr><td>loss fraction</td>"))
+        .expect("a loss row");
+    assert!(row.contains("% ± "), "{row}");
+    assert!(!plain.contains("replications, mean"));
+    assert!(!plain.contains(" ± "), "a plain run's report is unchanged");
+}
