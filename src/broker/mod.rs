@@ -31,8 +31,8 @@ use lifecycle::{IllegalTransition, Status};
 use slab::Slab;
 use std::collections::VecDeque;
 
-/// "No record" in sibling links.
-const NIL: u32 = u32::MAX;
+/// "No record" in sibling links; equal to [`NONE`] so a delivery's `member` goes to events as is.
+const NIL: u32 = NONE;
 
 /// A broker step that cannot go on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -434,7 +434,10 @@ impl Broker {
             return Err(BrokerError::PendingLimit(self.pending_max));
         }
         let partition = partition::of(key, id, self.topics[topic as usize].partitions);
-        self.topics[topic as usize].parts[partition as usize].published += 1;
+        let t = &mut self.topics[topic as usize];
+        if t.partitions > 1 {
+            t.parts[partition as usize].published += 1;
+        }
         let m = self.msgs.insert(Message {
             id,
             topic,
@@ -493,7 +496,9 @@ impl Broker {
             let t = &mut self.topics[topic];
             t.queue_len += 1;
             t.queue_len_peak = t.queue_len_peak.max(t.queue_len);
-            t.parts[msg.partition as usize].queued(1);
+            if t.partitions > 1 {
+                t.parts[msg.partition as usize].queued(1);
+            }
             // Arrival order is needed only to find the oldest message for DropOldest.
             if t.queue.overflow == Overflow::DropOldest && !msg.in_order {
                 msg.in_order = true;
@@ -530,7 +535,9 @@ impl Broker {
             let topic = msg.topic as usize;
             let t = &mut self.topics[topic];
             t.queue_len -= 1;
-            t.parts[msg.partition as usize].queued(-1);
+            if t.partitions > 1 {
+                t.parts[msg.partition as usize].queued(-1);
+            }
             if t.queue.overflow == Overflow::DropOldest {
                 self.prune_order(topic as u32);
             }
@@ -616,7 +623,6 @@ impl Broker {
     fn delivery_event(&self, t: SimTime, d: u32, kind: Kind) -> Event {
         let del = self.dels.get(d);
         let msg = self.msgs.get(del.msg);
-        let grouped = self.consumers[del.sub as usize].group.is_some();
         Event {
             t,
             kind,
@@ -625,7 +631,8 @@ impl Broker {
             subscriber: del.sub,
             attempt: del.attempt,
             status: Some(del.status),
-            member: if grouped { del.member } else { NONE },
+            // Set only for a group's deliveries (`NIL` is `NONE`).
+            member: del.member,
             key: NONE,
         }
     }

@@ -27,6 +27,14 @@ pub(super) struct Part {
     pub in_flight: u32,
 }
 
+impl Part {
+    /// In ordered mode: neither waiting for a retry nor with a delivery in flight.
+    #[inline]
+    pub(super) fn may_go(&self) -> bool {
+        self.blocked_by == NIL && self.in_flight == 0
+    }
+}
+
 impl Default for Part {
     fn default() -> Self {
         Part {
@@ -58,7 +66,10 @@ impl PartStats {
 
 /// The partition of a message.
 pub(super) fn of(key: Option<u32>, message: u64, partitions: u32) -> u32 {
-    let n = u64::from(partitions.max(1));
+    if partitions <= 1 {
+        return 0;
+    }
+    let n = u64::from(partitions);
     match key {
         None => (message % n) as u32,
         Some(k) => {
@@ -96,9 +107,14 @@ impl Ordering {
 impl Broker {
     /// An attempt of delivery `d` ended (acknowledged, failed or discarded): its partition has
     /// one fewer in flight.
+    #[inline]
     pub(super) fn attempt_ended(&mut self, d: u32) {
         let del = self.dels.get(d);
-        let p = self.msgs.get(del.msg).partition as usize;
+        let msg = self.msgs.get(del.msg);
+        if !self.topics[msg.topic as usize].retry.ordered {
+            return; // counted only where ordered retries need it
+        }
+        let p = msg.partition as usize;
         let part = &mut self.consumers[del.sub as usize].parts[p];
         part.in_flight = part.in_flight.saturating_sub(1);
     }

@@ -177,7 +177,29 @@ impl Broker {
     /// The partition of consumer `c` to take the next call from, and the member to call:
     /// partitions take turns; a partition qualifies when it has released deliveries and, in
     /// order, is neither waiting for a retry nor has one in flight. `None` when nothing can go.
+    #[inline]
     fn next_partition(&mut self, now: SimTime, c: u32, ordered: bool) -> Option<(usize, u32)> {
+        let consumer = &self.consumers[c as usize];
+        let n = consumer.parts.len();
+        // Most topics have one partition and most consumers no group: decide at once.
+        if n == 1 && consumer.group.is_none() {
+            let part = &consumer.parts[0];
+            if part.ready.is_empty() || (ordered && !part.may_go()) {
+                return None;
+            }
+            // A subscriber of its own: consumer `c` is subscriber `c`.
+            let s = &self.subs[c as usize];
+            return (s.active && s.busy < s.concurrency).then_some((0, c));
+        }
+        self.next_partition_of_many(now, c, ordered)
+    }
+
+    fn next_partition_of_many(
+        &mut self,
+        now: SimTime,
+        c: u32,
+        ordered: bool,
+    ) -> Option<(usize, u32)> {
         let n = self.consumers[c as usize].parts.len();
         let by_partition = self.consumers[c as usize]
             .group
@@ -186,9 +208,7 @@ impl Broker {
         for k in 0..n {
             let p = (self.consumers[c as usize].next_part + k) % n;
             let part = &self.consumers[c as usize].parts[p];
-            if part.ready.is_empty()
-                || (ordered && (part.blocked_by != super::NIL || part.in_flight > 0))
-            {
+            if part.ready.is_empty() || (ordered && !part.may_go()) {
                 continue;
             }
             let member = if by_partition {
@@ -250,10 +270,14 @@ impl Broker {
             self.transition(d, Status::Delivering)?;
             let del = self.dels.get_mut(d);
             del.refs += 1;
-            del.member = sub;
-            let consumer = del.sub;
-            let p = self.msgs.get(del.msg).partition as usize;
-            self.consumers[consumer as usize].parts[p].in_flight += 1;
+            if del.sub != sub {
+                del.member = sub; // a group's delivery: the member taking this attempt
+            }
+            if self.topics[topic as usize].retry.ordered {
+                // Only ordered retries look at a partition's attempts in flight.
+                let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
+                self.consumers[consumer as usize].parts[p].in_flight += 1;
+            }
             self.calls[call as usize].items[i].1 = del.attempt;
             self.topics[topic as usize].in_flight += 1;
             cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
