@@ -74,6 +74,7 @@ impl Observer for Recorders {
     }
 
     fn on_partitions(&mut self, t: SimTime, gauges: &[crate::observe::PartitionGauge]) {
+        self.capture.on_partitions(t, gauges);
         if let Some(l) = &mut self.lag {
             l.on_partitions(t, gauges);
         }

@@ -59,6 +59,11 @@ pub struct Captured {
     pub times: Vec<f64>,
     /// `rows[i][k]`: topic `k` at `times[i]`.
     pub rows: Vec<Vec<Row>>,
+    /// `parts[i][j]`: messages waiting in partition `part_labels[j]` at `times[i]` (empty
+    /// when no topic has more than one partition).
+    pub parts: Vec<Vec<u32>>,
+    /// (topic, partition) of each column of `parts`.
+    pub part_labels: Vec<(u32, u32)>,
 }
 
 impl Captured {
@@ -83,6 +88,7 @@ pub struct Capture {
     stride: u64,
     seen: u64,
     last: Option<(f64, Vec<Row>)>,
+    last_parts: Vec<u32>,
 }
 
 impl Capture {
@@ -94,6 +100,7 @@ impl Capture {
             stride: 1,
             seen: 0,
             last: None,
+            last_parts: Vec::new(),
         }
     }
 
@@ -104,6 +111,9 @@ impl Capture {
         {
             self.data.times.push(t);
             self.data.rows.push(rows);
+            if !self.data.part_labels.is_empty() {
+                self.data.parts.push(std::mem::take(&mut self.last_parts));
+            }
         }
         self.data
     }
@@ -123,6 +133,13 @@ impl Capture {
             .enumerate()
             .filter(|(i, _)| keep(*i))
             .map(|(_, r)| r)
+            .collect();
+        let parts = std::mem::take(&mut self.data.parts);
+        self.data.parts = parts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, p)| p)
             .collect();
         self.stride *= 2;
     }
@@ -165,6 +182,19 @@ impl Observer for Capture {
         }
         self.seen += 1;
         self.last = Some((t_s, rows));
+    }
+
+    /// Called right after `on_sample` at the same instant: keeps the partitions' queue lengths
+    /// when that instant was kept.
+    fn on_partitions(&mut self, t: SimTime, gauges: &[crate::observe::PartitionGauge]) {
+        if self.data.part_labels.is_empty() {
+            self.data.part_labels = gauges.iter().map(|g| (g.topic, g.partition)).collect();
+        }
+        self.last_parts = gauges.iter().map(|g| g.queue_length).collect();
+        let kept = self.data.times.last() == Some(&t.as_secs_f64());
+        if kept && self.data.parts.len() < self.data.times.len() {
+            self.data.parts.push(self.last_parts.clone());
+        }
     }
 }
 

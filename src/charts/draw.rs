@@ -563,3 +563,77 @@ fn totals<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, input: &Input) -> R
         .collect();
     bar_panel(&panels[7], "p99 latency (s)", &p99)
 }
+
+/// Partitions drawn per panel at most; the hottest ones are kept.
+const PARTITIONS_SHOWN: usize = 16;
+
+/// The per-partition lag chart: one panel per variant (up to four), one line per partition of
+/// the first partitioned topic; the partition with the highest peak is drawn in the variant's
+/// colour and named, the others in grey, so a hot partition stands out at a glance.
+pub(super) fn partition_lag<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    input: &Input,
+) -> R {
+    root.fill(&WHITE).map_err(e)?;
+    let body = header(root, title, input)?;
+    let shown = input.variants.len().clamp(1, TOPICS_SHOWN);
+    let panels = body.split_evenly((shown, 1));
+    for (i, (v, panel)) in input.variants.iter().zip(&panels).enumerate() {
+        let s = &v.series;
+        let Some(&(topic, _)) = s.part_labels.first() else {
+            continue;
+        };
+        let columns: Vec<usize> = (0..s.part_labels.len())
+            .filter(|&j| s.part_labels[j].0 == topic)
+            .collect();
+        let peak = |j: usize| {
+            s.parts
+                .iter()
+                .map(|r| r.get(j).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        };
+        let hottest = columns
+            .iter()
+            .copied()
+            .max_by_key(|&j| (peak(j), usize::MAX - j))
+            .unwrap_or(0);
+        let mut by_peak = columns.clone();
+        by_peak.sort_by_key(|&j| (std::cmp::Reverse(peak(j)), j));
+        by_peak.truncate(PARTITIONS_SHOWN);
+        by_peak.sort_unstable();
+        let series = |j: usize| -> Vec<(f64, f64)> {
+            s.times
+                .iter()
+                .zip(&s.parts)
+                .map(|(t, r)| (*t, f64::from(r.get(j).copied().unwrap_or(0))))
+                .collect()
+        };
+        let mut lines: Vec<Line> = by_peak
+            .iter()
+            .filter(|&&j| j != hottest)
+            .map(|&j| Line {
+                colour: GREY,
+                points: series(j),
+                width: 1,
+                dashed: false,
+            })
+            .collect();
+        lines.push(Line {
+            colour: colour(i),
+            points: series(hottest),
+            width: 3,
+            dashed: false,
+        });
+        let name = input.topics.get(topic as usize).map_or("?", String::as_str);
+        let caption = format!(
+            "{}: topic {name}, messages waiting per partition; hottest: partition {} (peak {})",
+            v.name,
+            s.part_labels[hottest].1,
+            peak(hottest)
+        );
+        line_panel(panel, &caption, "messages", &lines)?;
+    }
+    Ok(())
+}

@@ -117,6 +117,25 @@ fn register_font() -> Result<(), String> {
     }
 }
 
+/// The per-partition lag chart, drawn only when a topic has more than one partition.
+fn write_partition_lag(dir: &Path, input: &Input) -> std::io::Result<Drawn> {
+    let (name, title) = ("partition-lag", "Consumer lag per partition over time");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw::partition_lag(&root, title, input).map_err(std::io::Error::other)?;
+        root.present()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    std::fs::write(dir.join(format!("{name}.svg")), &svg)?;
+    let png = dir.join(format!("{name}.png"));
+    let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+    draw::partition_lag(&root, title, input).map_err(std::io::Error::other)?;
+    root.present()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(Drawn { name, title, svg })
+}
+
 /// Draws every chart into `dir` (created if needed) as SVG and PNG; returns the SVGs.
 pub fn write_all(dir: &Path, input: &Input) -> std::io::Result<Vec<Drawn>> {
     register_font().map_err(std::io::Error::other)?;
@@ -137,6 +156,13 @@ pub fn write_all(dir: &Path, input: &Input) -> std::io::Result<Vec<Drawn>> {
         root.present()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         drawn.push(Drawn { name, title, svg });
+    }
+    if input
+        .variants
+        .iter()
+        .any(|v| !v.series.part_labels.is_empty())
+    {
+        drawn.push(write_partition_lag(dir, input)?);
     }
     Ok(drawn)
 }

@@ -143,3 +143,36 @@ fn perfetto_trace_is_valid_json_with_one_track_per_subscriber() {
     assert!(events.iter().any(|e| e["name"] == "dead letter"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_hot_partition_shows_in_the_lag_chart_and_partitions_csv() {
+    let (a, b) = (tmp("lag-a"), tmp("lag-b"));
+    let s = run_into("hot-partition", &a);
+    run_into("hot-partition", &b);
+    for f in [
+        "charts/partition-lag.svg",
+        "charts/partition-lag.png",
+        "zipf/partitions.csv",
+    ] {
+        let read = |d: &PathBuf| std::fs::read(d.join("hot-partition").join(f)).expect("written");
+        assert!(read(&a) == read(&b), "{f} differs between two runs");
+    }
+    // Zipf keys: the hottest partition's lag dwarfs every partition's under uniform keys.
+    let peak = |v: usize| {
+        s.variants[v].topics.0[0]
+            .1
+            .partitions
+            .iter()
+            .map(|p| p.peak_queue_length)
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(
+        peak(1) > 10 * peak(0).max(1),
+        "zipf {} vs uniform {}",
+        peak(1),
+        peak(0)
+    );
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
