@@ -162,6 +162,8 @@ struct Line<'a> {
     duplicate: Option<bool>,
     #[serde(default)]
     out_of_order: Option<bool>,
+    #[serde(borrow, default)]
+    member: Option<Cow<'a, str>>,
 }
 
 /// Where a live delivery is; terminal states are not kept (the delivery is forgotten).
@@ -202,6 +204,8 @@ pub struct Checker {
     topics: Vec<(String, TopicTally)>,
     sub_ids: BTreeMap<String, u32>,
     subs: Vec<(String, SubTally)>,
+    /// Per group member: the attempts it took (events with `member`).
+    members: BTreeMap<String, SubTally>,
     live: BTreeMap<(u64, u32), Live>,
     publish: Option<Publish>,
     last_message: Option<u64>,
@@ -218,6 +222,8 @@ pub struct TraceResult {
     pub topics: BTreeMap<String, TopicTally>,
     /// Per subscriber, by name.
     pub subscribers: BTreeMap<String, SubTally>,
+    /// Per consumer-group member, by name: the attempts it took.
+    pub members: BTreeMap<String, SubTally>,
     /// Broken rules, in trace order (at most [`VIOLATIONS_KEPT`]).
     pub violations: Vec<Violation>,
     /// Violations beyond those kept.
@@ -422,6 +428,15 @@ impl Checker {
             }
             _ => {}
         }
+        if let Some(member) = l.member.as_deref() {
+            let m = self.members.entry(member.to_string()).or_default();
+            match &*l.event {
+                "delivered" => (m.delivered, m.duplicates) = (m.delivered + 1, m.duplicates + dup),
+                "failed" => m.failed += 1,
+                "late_ack" => m.duplicates += dup,
+                _ => {}
+            }
+        }
     }
 
     /// `status` is the delivery's state after the event; `late_ack` changes nothing and has none.
@@ -563,6 +578,7 @@ impl Checker {
             lines: self.line,
             topics: self.topics.into_iter().collect(),
             subscribers: self.subs.into_iter().collect(),
+            members: self.members,
             violations: self.violations,
             more: self.more,
         }
@@ -826,6 +842,23 @@ pub fn compare(summary: &serde_json::Value, r: &mut TraceResult) {
                     "summary.json subscriber {name}: no integer `{field}`"
                 )),
                 _ => {}
+            }
+        }
+    }
+    // A member's entry: the attempts it took, recounted from the trace's `member` field.
+    let all_subs = listed("subscribers");
+    for name in members.keys() {
+        let tally = r.members.get(name).cloned().unwrap_or_default();
+        let fields = &all_subs[name.as_str()];
+        for (field, value) in [
+            ("delivered_count", tally.delivered),
+            ("failed_count", tally.failed),
+            ("duplicate_count", tally.duplicates),
+        ] {
+            if fields.get(field).and_then(|x| x.as_u64()) != Some(value) {
+                found.push(format!(
+                    "summary.json group member {name}: {field} differs from the trace's {value}"
+                ));
             }
         }
     }
@@ -1158,6 +1191,30 @@ mod tests {
                 .any(|v| v.message.contains("delivered_count is 2")),
             "{:?}",
             r.violations
+        );
+    }
+
+    #[test]
+    fn a_group_members_counts_are_checked_against_the_trace() {
+        let mut r = TraceResult::default();
+        let tally = SubTally {
+            delivered: 3,
+            failed: 1,
+            ..SubTally::default()
+        };
+        r.members.insert("m".into(), tally);
+        let member = |delivered: u64| {
+            serde_json::json!({ "topics": {}, "subscribers": { "m": {
+                "group": "g", "delivered_count": delivered, "failed_count": 1, "duplicate_count": 0 } } })
+        };
+        let mut ok = r.clone();
+        compare(&member(3), &mut ok);
+        assert!(ok.violations.is_empty(), "{:?}", ok.violations);
+        compare(&member(4), &mut r);
+        assert!(
+            r.violations
+                .iter()
+                .any(|v| v.message.contains("group member m: delivered_count"))
         );
     }
 }
