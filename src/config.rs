@@ -42,6 +42,124 @@ pub struct Config {
     pub timeline: Vec<TimedAction>,
     /// Limits that stop a run that would otherwise never end or exhaust memory.
     pub limits: Limits,
+    /// Broker nodes, replication, persistence and retention (one node, nothing persisted, by
+    /// default).
+    pub cluster: ClusterConfig,
+}
+
+/// Where topics live and what survives a crash: nodes on a consistent-hash ring, replication,
+/// the log on disk, retention.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterConfig {
+    /// Node names, in declaration order; the first `nodes.len() - standby` are in the ring at
+    /// t = 0, the rest join with a `NodeJoin` action.
+    pub nodes: Vec<String>,
+    /// Nodes (the last ones of `nodes`) that start outside the ring.
+    pub standby: u32,
+    /// Points per node on the ring.
+    pub vnodes: u32,
+    /// Copies of each partition: the leader and `replication - 1` followers.
+    pub replication: u32,
+    /// When the publisher's message counts as stored.
+    pub ack: AckMode,
+    /// How long a partition is unavailable when its leader crashes and another node takes it.
+    pub failover: SimDuration,
+    /// Latency of a copy from the leader to a follower.
+    pub link: Dist,
+    /// The log on disk.
+    pub persistence: Persistence,
+    /// Log retention (what a replay or an `Earliest` subscriber can still read).
+    pub retention: Retention,
+}
+
+impl ClusterConfig {
+    /// One node, no replication, no log: the broker of the core model.
+    pub fn single() -> ClusterConfig {
+        ClusterConfig {
+            nodes: vec!["broker".to_string()],
+            standby: 0,
+            vnodes: 64,
+            replication: 1,
+            ack: AckMode::Leader,
+            failover: SimDuration::ZERO,
+            link: Dist::Const(SimDuration::ZERO),
+            persistence: Persistence::Off,
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// When a publish is acknowledged to its publisher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckMode {
+    /// When the leader has it (and, with persistence, has written it to disk).
+    Leader,
+    /// When every follower that is up has it too.
+    All,
+}
+
+/// The log on disk: how a node writes accepted messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// Nothing is written: a crash loses what the node held.
+    Off,
+    /// Each message is written and synced on its own; the disk does one sync at a time.
+    Fsync {
+        /// Time of one sync.
+        cost: SimDuration,
+    },
+    /// Messages are synced in groups: when `every` are waiting or the first has waited
+    /// `within`, one sync of `cost` makes them all durable.
+    GroupCommit {
+        /// Messages per sync at most.
+        every: u32,
+        /// Longest a message waits for its group.
+        within: SimDuration,
+        /// Time of one sync.
+        cost: SimDuration,
+    },
+}
+
+/// Log retention: a message leaves the log when it is older than `max_age` or more than
+/// `max_messages` newer messages of its partition follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Messages kept per partition.
+    pub max_messages: u64,
+    /// Age kept.
+    pub max_age: Option<SimDuration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_messages: 1_000_000,
+            max_age: None,
+        }
+    }
+}
+
+/// What a publisher does when its publish is refused because the partition is unavailable.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OnUnavailable {
+    /// Drop the message (counted as abandoned).
+    GiveUp,
+    /// Try again after a backoff, at most `max_attempts` attempts in all.
+    Retry {
+        /// Attempts in all, the first included.
+        max_attempts: u32,
+        /// Delay before attempt n+1.
+        backoff: Backoff,
+    },
+}
+
+/// Where a subscriber added later starts reading its topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Only messages published after it subscribed.
+    Latest,
+    /// Every message still in the log (needs persistence).
+    Earliest,
 }
 
 /// Bounds on a run (TigerBeetle style: a limit on everything).
@@ -216,6 +334,8 @@ pub struct SubscriberConfig {
     pub subscribed: bool,
     /// The consumer group it belongs to (an index into [`Config::groups`]), if any.
     pub group: Option<u32>,
+    /// Where it starts reading when it subscribes.
+    pub start: Start,
 }
 
 /// Subscribers sharing a group compete for a topic's messages: each message is delivered to
@@ -292,6 +412,8 @@ pub struct PublisherConfig {
     pub until: SimTime,
     /// The keys of its messages.
     pub keys: Keys,
+    /// What it does when a publish is refused (partition unavailable, link cut).
+    pub on_unavailable: OnUnavailable,
 }
 
 /// Arrival schedules.
@@ -344,4 +466,24 @@ pub enum Action {
     Crash(SubIdx),
     /// Flush the pending batch of one topic or (None) of every topic.
     Flush(Option<TopicIdx>),
+    /// A broker node crashes (loses everything in memory) and restarts after the span.
+    NodeCrash(NodeIdx, SimDuration),
+    /// A standby node joins the ring.
+    NodeJoin(NodeIdx),
+    /// A node leaves the ring gracefully (its partitions move with their data).
+    NodeLeave(NodeIdx),
+    /// The link between two endpoints is cut for a span.
+    Cut(Endpoint, Endpoint, SimDuration),
+}
+
+/// Index of a node in [`ClusterConfig::nodes`].
+pub type NodeIdx = u32;
+
+/// One end of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Every publisher.
+    Publishers,
+    /// A broker node.
+    Node(NodeIdx),
 }

@@ -43,6 +43,26 @@ pub enum SimEvent {
     },
     /// Consumer `0`'s rebalance pause may have ended.
     Resume(u32),
+    /// A message's acknowledgement to its publisher is due.
+    Ack {
+        /// Message slot.
+        message: u32,
+        /// Message generation.
+        generation: u32,
+    },
+    /// A node's group-commit timer.
+    Commit {
+        /// Node index.
+        node: u32,
+        /// The group it was armed for.
+        epoch: u32,
+    },
+    /// Node `0` restarts after a crash.
+    NodeUp(u32),
+    /// A partition of topic `0` becomes available again (after failover).
+    Available(u32),
+    /// Pending publisher retry `0` is due.
+    PublishRetry(u32),
     /// Timeline action `0` is due.
     Action(u32),
     /// Record a row of the time series.

@@ -36,12 +36,22 @@ pub struct TopicCounts {
     pub batches: u64,
     /// Deliveries acknowledged after a later message of the same key (same consumer).
     pub ordering_violations: u64,
+    /// Publish attempts refused (partition unavailable, link cut).
+    pub refused: u64,
+    /// Messages whose publisher gave up.
+    pub abandoned: u64,
+    /// Messages acknowledged to their publisher.
+    pub acked: u64,
+    /// Deliveries lost in a crash.
+    pub lost: u64,
+    /// Deliveries lost in a crash whose message had been acknowledged.
+    pub lost_acked: u64,
 }
 
 impl TopicCounts {
     /// Messages accepted into the queue.
     pub fn accepted(&self) -> u64 {
-        self.published - self.rejected
+        self.published - self.rejected - self.abandoned
     }
 }
 
@@ -66,6 +76,8 @@ pub struct SubCounts {
     pub duplicates: u64,
     /// Deliveries acknowledged after a later message of the same key.
     pub ordering_violations: u64,
+    /// Deliveries lost in a crash.
+    pub lost: u64,
 }
 
 /// A latency distribution: an HDR histogram (never a vector of samples) and an exact sum for
@@ -172,6 +184,8 @@ pub struct Metrics {
     pub subs: Vec<SubCounts>,
     /// Latency per subscriber (2 significant digits: bounded memory with many subscribers).
     pub sub_latency: Vec<Latency>,
+    /// Publish → acknowledgement to the publisher, per topic (only with a cluster).
+    pub ack_latency: Vec<Latency>,
 }
 
 impl Metrics {
@@ -185,6 +199,7 @@ impl Metrics {
             topic_latency: (0..topics).map(|_| Latency::new(topic_sigfig)).collect(),
             subs: vec![SubCounts::default(); subs],
             sub_latency: (0..subs).map(|_| Latency::new(2)).collect(),
+            ack_latency: (0..topics).map(|_| Latency::new(topic_sigfig)).collect(),
         }
     }
 }
@@ -205,6 +220,19 @@ impl Observer for Metrics {
             | Kind::SubscriberAdded
             | Kind::SubscriberRemoved
             | Kind::StrategySwapped { .. } => {}
+            Kind::PublishRefused { .. } => self.topics[topic].refused += 1,
+            Kind::PublishAbandoned { .. } => self.topics[topic].abandoned += 1,
+            Kind::MessageAcked { latency } => {
+                self.topics[topic].acked += 1;
+                self.ack_latency[topic].record(latency.0);
+            }
+            // About the cluster (no topic).
+            Kind::NodeDown { .. }
+            | Kind::NodeUp { .. }
+            | Kind::NodeJoined { .. }
+            | Kind::NodeLeft { .. }
+            | Kind::PartitionMoved { .. }
+            | Kind::LinkCut { .. } => {}
             // Events about one delivery: counted for its topic and its subscriber.
             _ if e.subscriber == NONE => {}
             Kind::MessageEnqueued => {
@@ -246,6 +274,12 @@ impl Observer for Metrics {
                 let (t, s) = self.counts(e);
                 t.discarded += 1;
                 s.discarded += 1;
+            }
+            Kind::MessageLost { acked } => {
+                let (t, s) = self.counts(e);
+                t.lost += 1;
+                t.lost_acked += u64::from(acked);
+                s.lost += 1;
             }
             Kind::LateAck { duplicate } => {
                 let (t, s) = self.counts(e);

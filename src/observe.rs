@@ -5,7 +5,7 @@
 //! change the simulation. Events borrow nothing and allocate nothing.
 
 use crate::broker::lifecycle::Status;
-use crate::config::{Delivery, Overflow};
+use crate::config::{Delivery, Endpoint, Overflow};
 use crate::time::{SimDuration, SimTime};
 
 /// "No message" / "no subscriber" in an [`Event`] that is about a topic only.
@@ -20,6 +20,9 @@ pub enum FailReason {
     Unavailable,
     /// No acknowledgement within `ack_timeout`.
     AckTimeout,
+    /// The node leading the message's partition crashed during the attempt: its
+    /// acknowledgement can no longer arrive.
+    BrokerCrash,
 }
 
 impl FailReason {
@@ -29,6 +32,7 @@ impl FailReason {
             FailReason::Error => "error",
             FailReason::Unavailable => "unavailable",
             FailReason::AckTimeout => "ack_timeout",
+            FailReason::BrokerCrash => "broker_crash",
         }
     }
 }
@@ -54,6 +58,50 @@ impl FlushReason {
             FlushReason::Linger => "linger",
             FlushReason::Manual => "manual",
             FlushReason::Swap => "swap",
+        }
+    }
+}
+
+/// Why a publish attempt was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The partition had no leader that could take it (crash, failover, replay).
+    Unavailable,
+    /// The link between the publishers and the partition's leader was cut.
+    LinkCut,
+}
+
+impl Refusal {
+    /// Name in the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Unavailable => "unavailable",
+            Refusal::LinkCut => "link_cut",
+        }
+    }
+}
+
+/// Why a partition changed leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveReason {
+    /// Its leader crashed.
+    Crash,
+    /// A crashed node came back.
+    Recover,
+    /// A node joined the ring.
+    Join,
+    /// A node left the ring.
+    Leave,
+}
+
+impl MoveReason {
+    /// Name in the trace and summary.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveReason::Crash => "crash",
+            MoveReason::Recover => "recover",
+            MoveReason::Join => "join",
+            MoveReason::Leave => "leave",
         }
     }
 }
@@ -127,6 +175,70 @@ pub enum Kind {
         /// The subscriber had already completed a handling of this delivery.
         duplicate: bool,
     },
+    /// A publish attempt was refused; the publisher may try again.
+    PublishRefused {
+        /// The publisher's attempt (1-based).
+        attempt: u32,
+        /// Why.
+        reason: Refusal,
+    },
+    /// The publisher gave up on a message (or the run ended while it was still retrying).
+    PublishAbandoned {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The broker acknowledged a message to its publisher (stored as the ack mode asks).
+    MessageAcked {
+        /// First publish attempt → acknowledgement.
+        latency: SimDuration,
+    },
+    /// A delivery was lost: its message was on no surviving node when a node crashed.
+    MessageLost {
+        /// The message had been acknowledged to its publisher.
+        acked: bool,
+    },
+    /// A broker node crashed.
+    NodeDown {
+        /// Node index.
+        node: u32,
+    },
+    /// A crashed node restarted (and replayed its log, if it has one).
+    NodeUp {
+        /// Node index.
+        node: u32,
+        /// Messages read back from its log.
+        replayed: u64,
+    },
+    /// A standby node joined the ring.
+    NodeJoined {
+        /// Node index.
+        node: u32,
+    },
+    /// A node left the ring.
+    NodeLeft {
+        /// Node index.
+        node: u32,
+    },
+    /// A partition of the event's topic changed leader.
+    PartitionMoved {
+        /// The partition.
+        partition: u32,
+        /// The old leader ([`NONE`] if it had none).
+        from: u32,
+        /// The new leader ([`NONE`] if none is up).
+        to: u32,
+        /// Why.
+        reason: MoveReason,
+    },
+    /// The link between two endpoints was cut.
+    LinkCut {
+        /// One end.
+        a: Endpoint,
+        /// The other end.
+        b: Endpoint,
+        /// For how long.
+        lasting: SimDuration,
+    },
 }
 
 impl Kind {
@@ -149,6 +261,16 @@ impl Kind {
             Kind::MessageDropped => "message_dropped",
             Kind::MessageDiscarded => "message_discarded",
             Kind::LateAck { .. } => "late_ack",
+            Kind::PublishRefused { .. } => "publish_refused",
+            Kind::PublishAbandoned { .. } => "publish_abandoned",
+            Kind::MessageAcked { .. } => "message_acked",
+            Kind::MessageLost { .. } => "message_lost",
+            Kind::NodeDown { .. } => "node_down",
+            Kind::NodeUp { .. } => "node_up",
+            Kind::NodeJoined { .. } => "node_joined",
+            Kind::NodeLeft { .. } => "node_left",
+            Kind::PartitionMoved { .. } => "partition_moved",
+            Kind::LinkCut { .. } => "link_cut",
         }
     }
 }
@@ -160,7 +282,7 @@ pub struct Event {
     pub t: SimTime,
     /// What.
     pub kind: Kind,
-    /// The topic index.
+    /// The topic index, or [`NONE`] for an event about the cluster (a node or a link).
     pub topic: u32,
     /// The message id, or `u64::MAX` when the event is not about a message.
     pub message: u64,
@@ -193,6 +315,11 @@ impl Event {
             attempt: 0,
             status: None,
         }
+    }
+
+    /// An event about the cluster: no topic, message or subscriber.
+    pub fn cluster(t: SimTime, kind: Kind) -> Event {
+        Event::topic(t, NONE, kind)
     }
 }
 

@@ -240,7 +240,7 @@ pub fn run_variant_with(
         metrics: Metrics::new(topics.len(), subs.len()),
         series: Series::new(create("metrics.csv")?, topics.clone()),
         trace: if trace {
-            Some(Trace::new(create("events.jsonl")?, &topics, &subs))
+            Some(Trace::new(create("events.jsonl")?, &topics, &subs).with_nodes(&cfg.cluster.nodes))
         } else {
             None
         },

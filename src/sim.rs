@@ -5,8 +5,8 @@
 //! about messages. Every run is bounded: by `duration` (plus at most `drain_max` when
 //! draining), by `events_max`, and by the broker's `pending_max`.
 
-use crate::broker::{Broker, BrokerError, Cx};
-use crate::config::{Action, Config};
+use crate::broker::{Broker, BrokerError, Cx, Published};
+use crate::config::{Action, Config, OnUnavailable};
 use crate::event::SimEvent;
 use crate::observe::{Observer, TopicGauge};
 use crate::sched::Scheduler;
@@ -49,6 +49,24 @@ pub struct Outcome {
     pub transitions_checked: u64,
     /// The dead-letter store.
     pub dead_letters: crate::broker::dead_letter::DeadLetterStore,
+    /// Changes of the ring, with the partitions each moved (empty without a cluster).
+    pub ring_changes: Vec<crate::broker::RingChange>,
+    /// Per node (empty without a cluster).
+    pub nodes: Vec<crate::broker::NodeStats>,
+}
+
+/// A refused publish its publisher will try again.
+#[derive(Clone, Copy, Debug)]
+struct PendingPublish {
+    publisher: u32,
+    id: u64,
+    key: Option<u32>,
+    /// Attempts made so far.
+    attempts: u32,
+    /// The first attempt (latencies run from here).
+    since: SimTime,
+    /// Still waiting (the slot is in use).
+    live: bool,
 }
 
 /// One run of one variant.
@@ -65,6 +83,9 @@ pub struct Sim<'c, O: Observer> {
     events: u64,
     last_sample: Option<SimTime>,
     end: Option<SimTime>,
+    /// Publisher retries waiting for their backoff, in slots reused once done.
+    retries: Vec<PendingPublish>,
+    free_retries: Vec<u32>,
 }
 
 impl<'c, O: Observer> Sim<'c, O> {
@@ -86,6 +107,8 @@ impl<'c, O: Observer> Sim<'c, O> {
             events: 0,
             last_sample: None,
             end: None,
+            retries: Vec::new(),
+            free_retries: Vec::new(),
         };
         for (i, s) in cfg.subscribers.iter().enumerate() {
             if s.subscribed {
@@ -160,6 +183,17 @@ impl<'c, O: Observer> Sim<'c, O> {
 
     fn finish(&mut self, end: SimTime) {
         self.sched.advance_to(end);
+        // Publisher retries still waiting when the run ends are given up, so that every
+        // message is accounted for (published = accepted + rejected + abandoned).
+        let mut cx = Cx {
+            sched: &mut self.sched,
+            obs: &mut self.obs,
+        };
+        for r in self.retries.iter_mut().filter(|r| r.live) {
+            r.live = false;
+            let topic = self.publishers[r.publisher as usize].topic;
+            self.broker.abandon(&mut cx, topic, r.id, r.attempts);
+        }
         if self.last_sample != Some(end) {
             self.sample();
         }
@@ -187,12 +221,30 @@ impl<'c, O: Observer> Sim<'c, O> {
             SimEvent::Publish(p) => {
                 let topic = self.publishers[p as usize].topic;
                 let key = self.publishers[p as usize].key();
-                b.publish(&mut cx, topic, key)?;
                 let now = cx.sched.now();
+                if let Published::Refused { id, .. } = b.publish(&mut cx, topic, key)? {
+                    let r = PendingPublish {
+                        publisher: p,
+                        id,
+                        key,
+                        attempts: 1,
+                        since: now,
+                        live: true,
+                    };
+                    self.refused(r);
+                }
                 if let Some(t) = self.publishers[p as usize].next(now) {
-                    let _ = cx.sched.at(t, SimEvent::Publish(p));
+                    let _ = self.sched.at(t, SimEvent::Publish(p));
                 }
             }
+            SimEvent::PublishRetry(slot) => self.publish_retry(slot)?,
+            SimEvent::Ack {
+                message,
+                generation,
+            } => b.on_ack(&mut cx, message, generation),
+            SimEvent::Commit { node, epoch } => b.on_commit(&mut cx, node, epoch),
+            SimEvent::NodeUp(n) => b.node_up(&mut cx, n)?,
+            SimEvent::Available(t) => b.on_available(&mut cx, t)?,
             SimEvent::CallDone(call) => b.on_call_done(&mut cx, call)?,
             SimEvent::AckTimeout { call, generation } => {
                 b.on_ack_timeout(&mut cx, call, generation)?
@@ -243,6 +295,63 @@ impl<'c, O: Observer> Sim<'c, O> {
                     b.flush_now(&mut cx, t)?;
                 }
             }
+            Action::NodeCrash(n, lasting) => b.node_crash(&mut cx, n, lasting)?,
+            Action::NodeJoin(n) => b.node_join(&mut cx, n),
+            Action::NodeLeave(n) => b.node_leave(&mut cx, n),
+            Action::Cut(a, z, lasting) => b.cut(&mut cx, a, z, lasting),
+        }
+        Ok(())
+    }
+
+    /// A publish was refused: the publisher retries after its backoff or gives up.
+    fn refused(&mut self, r: PendingPublish) {
+        let p = &self.cfg.publishers[r.publisher as usize];
+        let delay = match p.on_unavailable {
+            OnUnavailable::Retry {
+                max_attempts,
+                backoff,
+            } if r.attempts < max_attempts => {
+                Some(crate::broker::retry::base_delay(&backoff, r.attempts))
+            }
+            _ => None,
+        };
+        let Some(delay) = delay else {
+            let mut cx = Cx {
+                sched: &mut self.sched,
+                obs: &mut self.obs,
+            };
+            self.broker.abandon(&mut cx, p.topic, r.id, r.attempts);
+            return;
+        };
+        let slot = match self.free_retries.pop() {
+            Some(i) => {
+                self.retries[i as usize] = r;
+                i
+            }
+            None => {
+                self.retries.push(r);
+                (self.retries.len() - 1) as u32
+            }
+        };
+        self.sched.after(delay, SimEvent::PublishRetry(slot));
+    }
+
+    /// A publisher's backoff ended: it tries the refused message again.
+    fn publish_retry(&mut self, slot: u32) -> Result<(), SimError> {
+        let mut r = self.retries[slot as usize];
+        self.retries[slot as usize].live = false;
+        self.free_retries.push(slot);
+        r.attempts += 1;
+        let topic = self.publishers[r.publisher as usize].topic;
+        let mut cx = Cx {
+            sched: &mut self.sched,
+            obs: &mut self.obs,
+        };
+        let out = self
+            .broker
+            .publish_attempt(&mut cx, topic, r.key, r.id, r.attempts, r.since)?;
+        if let Published::Refused { .. } = out {
+            self.refused(r);
         }
         Ok(())
     }
@@ -277,7 +386,11 @@ impl<'c, O: Observer> Sim<'c, O> {
                 .collect(),
             transitions_checked: b.transitions_checked(),
             dead_letters: std::mem::take(&mut b.dead_letters),
+            ring_changes: Vec::new(),
+            nodes: Vec::new(),
         };
+        let mut outcome = outcome;
+        (outcome.ring_changes, outcome.nodes) = b.cluster_stats(outcome.end);
         Ok((outcome, self.obs))
     }
 }

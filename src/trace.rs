@@ -12,6 +12,7 @@ pub struct Trace<W: Write> {
     out: W,
     topics: Vec<String>,
     subs: Vec<String>,
+    nodes: Vec<String>,
     line: Vec<u8>,
     error: Option<io::Error>,
     lines: u64,
@@ -28,9 +29,28 @@ impl<W: Write> Trace<W> {
             out,
             topics: topics.iter().map(|n| quoted(n)).collect(),
             subs: subs.iter().map(|n| quoted(n)).collect(),
+            nodes: vec![quoted("broker")],
             line: Vec::with_capacity(256),
             error: None,
             lines: 0,
+        }
+    }
+
+    /// The run's node names (default: one node, `broker`).
+    pub fn with_nodes(mut self, nodes: &[String]) -> Trace<W> {
+        self.nodes = nodes.iter().map(|n| quoted(n)).collect();
+        self
+    }
+
+    /// A node's quoted name, or `null` for none.
+    fn node(&self, n: u32) -> &str {
+        self.nodes.get(n as usize).map_or("null", String::as_str)
+    }
+
+    fn endpoint(&self, e: crate::config::Endpoint) -> &str {
+        match e {
+            crate::config::Endpoint::Publishers => "\"publishers\"",
+            crate::config::Endpoint::Node(n) => self.node(n),
         }
     }
 
@@ -55,8 +75,11 @@ impl<W: Write> Trace<W> {
         buf.extend_from_slice(num.format(e.t.0).as_bytes());
         buf.extend_from_slice(b",\"event\":\"");
         buf.extend_from_slice(e.kind.name().as_bytes());
-        buf.extend_from_slice(b"\",\"topic\":");
-        buf.extend_from_slice(self.topics[e.topic as usize].as_bytes());
+        buf.push(b'"');
+        if e.topic != NONE {
+            buf.extend_from_slice(b",\"topic\":");
+            buf.extend_from_slice(self.topics[e.topic as usize].as_bytes());
+        }
         if e.message != NO_MESSAGE {
             buf.extend_from_slice(b",\"message\":");
             buf.extend_from_slice(num.format(e.message).as_bytes());
@@ -141,6 +164,40 @@ impl<W: Write> Trace<W> {
                 if duplicate { "true" } else { "false" },
                 false,
             ),
+            Kind::PublishRefused { attempt, reason } => {
+                field(buf, "attempt", num.format(attempt), false);
+                field(buf, "reason", reason.name(), true);
+            }
+            Kind::PublishAbandoned { attempts } => {
+                field(buf, "attempts", num.format(attempts), false)
+            }
+            Kind::MessageAcked { latency } => field(buf, "latency_ns", num.format(latency.0), false),
+            Kind::MessageLost { acked } => {
+                field(buf, "acked", if acked { "true" } else { "false" }, false)
+            }
+            Kind::NodeDown { node } | Kind::NodeJoined { node } | Kind::NodeLeft { node } => {
+                field(buf, "node", self.node(node), false)
+            }
+            Kind::NodeUp { node, replayed } => {
+                field(buf, "node", self.node(node), false);
+                field(buf, "replayed", num.format(replayed), false);
+            }
+            Kind::PartitionMoved {
+                partition,
+                from,
+                to,
+                reason,
+            } => {
+                field(buf, "partition", num.format(partition), false);
+                field(buf, "from", self.node(from), false);
+                field(buf, "to", self.node(to), false);
+                field(buf, "reason", reason.name(), true);
+            }
+            Kind::LinkCut { a, b, lasting } => {
+                field(buf, "a", self.endpoint(a), false);
+                field(buf, "b", self.endpoint(b), false);
+                field(buf, "lasting_ns", num.format(lasting.0), false);
+            }
             _ => {}
         }
     }

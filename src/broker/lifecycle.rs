@@ -1,7 +1,9 @@
 //! The delivery lifecycle: its states and the one table of legal transitions.
 //!
 //! CREATED → QUEUED → DELIVERING → DELIVERED | FAILED → RETRY_SCHEDULED → QUEUED | DEAD_LETTER,
-//! plus DROPPED (drop-oldest) and DISCARDED (unsubscribed while pending). Every state change in
+//! plus DROPPED (drop-oldest), DISCARDED (unsubscribed while pending) and LOST (its message was
+//! on no surviving node after a crash; an attempt in flight fails first, so LOST follows
+//! QUEUED, FAILED or RETRY_SCHEDULED). Every state change in
 //! the broker goes through [`check`], so the design's invariants hold in one place:
 //! attempts increment only on DELIVERING; FAILED at the last attempt goes to DEAD_LETTER (the
 //! caller decides, [`check`] refuses any other path out of FAILED); a retry is scheduled before
@@ -31,6 +33,8 @@ pub enum Status {
     Dropped,
     /// Pending when its subscriber unsubscribed: terminal.
     Discarded,
+    /// Its message was on no surviving node after a crash: terminal.
+    Lost,
 }
 
 impl Status {
@@ -38,7 +42,11 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Status::Delivered | Status::DeadLetter | Status::Dropped | Status::Discarded
+            Status::Delivered
+                | Status::DeadLetter
+                | Status::Dropped
+                | Status::Discarded
+                | Status::Lost
         )
     }
 
@@ -54,6 +62,7 @@ impl Status {
             Status::DeadLetter => "dead_letter",
             Status::Dropped => "dropped",
             Status::Discarded => "discarded",
+            Status::Lost => "lost",
         }
     }
 }
@@ -80,6 +89,9 @@ pub fn allowed(from: Status, to: Status) -> bool {
             | (Failed, DeadLetter)
             | (RetryScheduled, Queued)
             | (RetryScheduled, Discarded)
+            | (Queued, Lost)
+            | (Failed, Lost)
+            | (RetryScheduled, Lost)
     )
 }
 

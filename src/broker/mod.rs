@@ -12,6 +12,8 @@
 
 pub mod backpressure;
 pub mod dead_letter;
+mod durability;
+pub use durability::{NodeStats, RingChange};
 pub mod lifecycle;
 mod membership;
 mod partition;
@@ -22,7 +24,7 @@ pub mod strategy;
 
 use crate::config::{Config, Delivery as Strategy, Dist, Overflow, QueuePolicy, RetryPolicy};
 use crate::event::SimEvent;
-use crate::observe::{Event, FailReason, Kind, NONE, Observer, TopicGauge};
+use crate::observe::{Event, FailReason, Kind, NONE, Observer, Refusal, TopicGauge};
 use crate::rng::Stream;
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
@@ -242,6 +244,24 @@ pub struct Broker {
     transitions_checked: u64,
     /// Deliveries that went to the dead-letter store.
     pub dead_letters: DeadLetterStore,
+    /// Nodes, logs and acknowledgements; `None` when the scenario does not use them.
+    dur: Option<Box<durability::Durability>>,
+}
+
+/// What became of a publish attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// In the queue (and fanned out).
+    Accepted,
+    /// Refused by the Reject policy of a full queue.
+    Rejected,
+    /// Refused before admission: its publisher may try again.
+    Refused {
+        /// The message id (kept by a retry).
+        id: u64,
+        /// Why.
+        reason: Refusal,
+    },
 }
 
 impl Broker {
@@ -328,6 +348,7 @@ impl Broker {
             pending_max: cfg.limits.pending_max,
             transitions_checked: 0,
             dead_letters: DeadLetterStore::new(cfg.limits.dead_letters_kept_max),
+            dur: durability::needed(cfg).then(|| Box::new(durability::Durability::new(cfg))),
         }
     }
 
@@ -412,28 +433,48 @@ impl Broker {
         self.subs[sub as usize].failure_rate = rate;
     }
 
-    /// A publish to `topic`: admission, fan-out, then dispatch.
+    /// A publish to `topic`: a new message id, then [`Broker::publish_attempt`].
     pub fn publish<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
         topic: u32,
         key: Option<u32>,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<Published, BrokerError> {
         let id = self.next_message_id;
         self.next_message_id += 1;
         let mut e = Event::topic(cx.now(), topic, Kind::MessagePublished);
         e.message = id;
         e.key = key.unwrap_or(NONE);
         cx.emit(e);
+        self.publish_attempt(cx, topic, key, id, 1, cx.now())
+    }
+
+    /// Attempt `attempt` of publishing message `id` (first tried at `since`): refusal when
+    /// its partition is unavailable, admission, fan-out, then dispatch.
+    pub fn publish_attempt<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        key: Option<u32>,
+        id: u64,
+        attempt: u32,
+        since: SimTime,
+    ) -> Result<Published, BrokerError> {
+        let partition = partition::of(key, id, self.topics[topic as usize].partitions);
+        if let Some(reason) = self.refusal(cx.now(), topic, partition) {
+            let mut e = Event::topic(cx.now(), topic, Kind::PublishRefused { attempt, reason });
+            e.message = id;
+            cx.emit(e);
+            return Ok(Published::Refused { id, reason });
+        }
         if !self.admit(cx, topic, id)? {
-            return Ok(());
+            return Ok(Published::Rejected);
         }
         self.topics[topic as usize].accepted += 1;
         let fanout = self.topics[topic as usize].consumers.len() as u64;
         if self.pending + fanout > self.pending_max {
             return Err(BrokerError::PendingLimit(self.pending_max));
         }
-        let partition = partition::of(key, id, self.topics[topic as usize].partitions);
         let t = &mut self.topics[topic as usize];
         if t.partitions > 1 {
             t.parts[partition as usize].published += 1;
@@ -443,12 +484,15 @@ impl Broker {
             topic,
             key: key.unwrap_or(NIL),
             partition,
-            published: cx.now(),
+            published: since,
             first: NIL,
             queued: 0,
             live: fanout as u32,
             in_order: false,
         });
+        if self.dur.is_some() && self.on_accepted(cx, m.idx) {
+            self.msgs.get_mut(m.idx).live += 1; // held until its acknowledgement
+        }
         // Build the sibling list back to front so that `first` is the first consumer.
         for i in (0..fanout as usize).rev() {
             let sub = self.topics[topic as usize].consumers[i];
@@ -474,11 +518,21 @@ impl Broker {
             d = self.dels.get(d).next;
         }
         if fanout == 0 {
-            self.msgs.remove(m.idx);
-            return Ok(());
+            if self.msgs.get(m.idx).live == 0 {
+                self.msgs.remove(m.idx);
+            }
+            return Ok(Published::Accepted);
         }
         self.note_batch_entry(cx, topic);
-        self.dispatch_topic(cx, topic)
+        self.dispatch_topic(cx, topic)?;
+        Ok(Published::Accepted)
+    }
+
+    /// A publisher gives up on message `id` after `attempts` refused attempts.
+    pub fn abandon<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32, id: u64, attempts: u32) {
+        let mut e = Event::topic(cx.now(), topic, Kind::PublishAbandoned { attempts });
+        e.message = id;
+        cx.emit(e);
     }
 
     /// Moves delivery `d` (CREATED or RETRY_SCHEDULED) into its topic's queue.
@@ -744,19 +798,50 @@ impl Broker {
         d: u32,
         reason: FailReason,
     ) -> Result<(), BrokerError> {
-        let (mi, sub) = (self.dels.get(d).msg, self.dels.get(d).sub);
+        self.fail_attempt(cx, d, reason)?;
+        self.after_failure(cx, d, reason, None)
+    }
+
+    /// The attempt in flight of delivery `d` fails: DELIVERING → FAILED.
+    fn fail_attempt<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        d: u32,
+        reason: FailReason,
+    ) -> Result<(), BrokerError> {
+        let mi = self.dels.get(d).msg;
         let topic = self.msgs.get(mi).topic as usize;
         self.topics[topic].in_flight -= 1;
         self.transition(d, Status::Failed)?;
         self.attempt_ended(d);
         cx.emit(self.delivery_event(cx.now(), d, Kind::Failed { reason }));
+        Ok(())
+    }
+
+    /// After FAILED: a retry after the policy's backoff (or at `retry_at`, when a crash
+    /// decides when the delivery can go again), or the dead-letter store after the last
+    /// attempt.
+    fn after_failure<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        d: u32,
+        reason: FailReason,
+        retry_at: Option<SimTime>,
+    ) -> Result<(), BrokerError> {
+        let (mi, sub) = (self.dels.get(d).msg, self.dels.get(d).sub);
+        let topic = self.msgs.get(mi).topic as usize;
         let (attempt, prev_delay) = (self.dels.get(d).attempt, self.dels.get(d).prev_delay);
         let policy = self.topics[topic].retry;
         // The jitter of the subscriber whose attempt failed (a group's member).
         let member = self.dels.get(d).member;
         let who = if member == NIL { sub } else { member };
         let rng = &mut self.subs[who as usize].rng_jitter;
-        match retry::decide(&policy, attempt, prev_delay, rng) {
+        let decision = match retry_at {
+            Some(_) if attempt >= policy.max_attempts => retry::Decision::DeadLetter,
+            Some(at) => retry::Decision::Retry(at.since(cx.now())),
+            None => retry::decide(&policy, attempt, prev_delay, rng),
+        };
+        match decision {
             retry::Decision::Retry(delay) => {
                 self.transition(d, Status::RetryScheduled)?;
                 self.dels.get_mut(d).prev_delay = delay;

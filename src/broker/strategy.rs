@@ -150,11 +150,18 @@ impl Broker {
         let ordered = self.topics[topic as usize].retry.ordered;
         // In order, one delivery of a partition at a time: a call carries one.
         let per_call = if ordered { 1 } else { self.call_size(topic) };
+        // A partition in failover or replay is not consumed (cluster only).
+        let gated = self.gated(cx.now(), topic);
         loop {
             if !self.consumers[c as usize].active {
                 return Ok(());
             }
-            let Some((p, sub)) = self.next_partition(cx.now(), c, ordered) else {
+            let next = if gated {
+                self.next_partition_of_many(cx.now(), c, ordered, true)
+            } else {
+                self.next_partition(cx.now(), c, ordered)
+            };
+            let Some((p, sub)) = next else {
                 return Ok(());
             };
             let call = self.take_call_slot(sub);
@@ -191,7 +198,7 @@ impl Broker {
             let s = &self.subs[c as usize];
             return (s.active && s.busy < s.concurrency).then_some((0, c));
         }
-        self.next_partition_of_many(now, c, ordered)
+        self.next_partition_of_many(now, c, ordered, false)
     }
 
     fn next_partition_of_many(
@@ -199,7 +206,9 @@ impl Broker {
         now: SimTime,
         c: u32,
         ordered: bool,
+        gated: bool,
     ) -> Option<(usize, u32)> {
+        let topic = self.consumers[c as usize].topic;
         let n = self.consumers[c as usize].parts.len();
         let by_partition = self.consumers[c as usize]
             .group
@@ -209,6 +218,9 @@ impl Broker {
             let p = (self.consumers[c as usize].next_part + k) % n;
             let part = &self.consumers[c as usize].parts[p];
             if part.ready.is_empty() || (ordered && !part.may_go()) {
+                continue;
+            }
+            if gated && self.part_unavailable(now, topic, p as u32) {
                 continue;
             }
             let member = if by_partition {

@@ -58,6 +58,9 @@ pub struct VariantSummary {
     /// Per consumer group: the group's deliveries (each member's share is under `subscribers`).
     #[serde(skip_serializing_if = "Ordered::is_empty")]
     pub groups: Ordered<SubscriberSummary>,
+    /// Nodes and ring changes (only when the scenario uses the cluster model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSummary>,
     /// Conservation checks.
     pub invariants: Invariants,
     /// Means and confidence intervals over replications (only with `--replications`).
@@ -140,6 +143,67 @@ pub struct TopicSummary {
     pub partitions: Vec<PartitionSummary>,
     /// Publish → acknowledgement, over delivered deliveries.
     pub latency_s: LatencyJson,
+    /// Acknowledgements to publishers, refusals and losses (only with the cluster model).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<TopicDurability>,
+}
+
+/// A topic's durability figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TopicDurability {
+    /// Messages acknowledged to their publisher.
+    pub acked_count: u64,
+    /// Publish attempts refused (partition unavailable, link cut).
+    pub publish_refused_count: u64,
+    /// Messages whose publisher gave up (or was still retrying at the end).
+    pub abandoned_count: u64,
+    /// Deliveries lost in a crash (their message was on no surviving node).
+    pub lost_count: u64,
+    /// Of those, deliveries of messages that had been acknowledged to their publisher.
+    pub lost_acked_count: u64,
+    /// First publish attempt → acknowledgement to the publisher.
+    pub publish_latency_s: LatencyJson,
+}
+
+/// The cluster: per node, and every change of the ring.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterSummary {
+    /// Per node, in declaration order.
+    pub nodes: Ordered<NodeSummary>,
+    /// Partitions (of all topics) placed on the ring.
+    pub partitions_total: u32,
+    /// Leader changes over the run.
+    pub partitions_moved: u64,
+    /// Each change of the ring.
+    pub ring_changes: Vec<RingChangeJson>,
+}
+
+/// One node's figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeSummary {
+    /// Messages accepted while it led their partition.
+    pub accepted_count: u64,
+    /// Partitions it leads at the end.
+    pub partitions_led: u32,
+    /// Times it crashed.
+    pub crashes: u32,
+    /// Time it spent down.
+    pub downtime_s: f64,
+}
+
+/// One change of the ring.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RingChangeJson {
+    /// When.
+    pub t_s: f64,
+    /// `crash`, `recover`, `join` or `leave`.
+    pub change: &'static str,
+    /// The node.
+    pub node: String,
+    /// Partitions whose leader changed.
+    pub partitions_moved: u32,
+    /// `partitions_moved / partitions_total`.
+    pub fraction_moved: f64,
 }
 
 /// One partition of a topic.
@@ -182,6 +246,9 @@ pub struct SubscriberSummary {
     pub duplicate_count: u64,
     /// Its deliveries acknowledged after a later message of the same key.
     pub ordering_violations: u64,
+    /// Its deliveries lost in a crash (only with the cluster model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_count: Option<u64>,
     /// Latency of its delivered deliveries.
     pub latency_s: LatencyJson,
 }
@@ -201,23 +268,24 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
         checked: outcome.transitions_checked,
         violations: Vec::new(),
     };
+    let clustered = !outcome.nodes.is_empty();
     let mut topics = Vec::new();
     for (i, t) in cfg.topics.iter().enumerate() {
         let c = &m.topics[i];
         let pending = outcome.pending[i];
         let accepted = outcome.accepted[i];
         inv.checked += 2;
-        if c.published != accepted + c.rejected {
+        if c.published != accepted + c.rejected + c.abandoned {
             inv.violations.push(format!(
-                "topic {}: published ({}) != accepted ({accepted}) + rejected ({})",
-                t.name, c.published, c.rejected
+                "topic {}: published ({}) != accepted ({accepted}) + rejected ({}) + abandoned ({})",
+                t.name, c.published, c.rejected, c.abandoned
             ));
         }
-        let ended = c.delivered + c.dead_lettered + c.dropped + c.discarded + pending;
+        let ended = c.delivered + c.dead_lettered + c.dropped + c.discarded + c.lost + pending;
         if c.deliveries_created != ended {
             inv.violations.push(format!(
-                "topic {}: deliveries_created ({}) != delivered ({}) + dead_letter ({}) + dropped ({}) + discarded ({}) + pending ({pending})",
-                t.name, c.deliveries_created, c.delivered, c.dead_lettered, c.dropped, c.discarded
+                "topic {}: deliveries_created ({}) != delivered ({}) + dead_letter ({}) + dropped ({}) + discarded ({}) + lost ({}) + pending ({pending})",
+                t.name, c.deliveries_created, c.delivered, c.dead_lettered, c.dropped, c.discarded, c.lost
             ));
         }
         topics.push((
@@ -252,6 +320,14 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
                     })
                     .collect(),
                 latency_s: m.topic_latency[i].stats().into(),
+                durability: clustered.then(|| TopicDurability {
+                    acked_count: c.acked,
+                    publish_refused_count: c.refused,
+                    abandoned_count: c.abandoned,
+                    lost_count: c.lost,
+                    lost_acked_count: c.lost_acked,
+                    publish_latency_s: m.ack_latency[i].stats().into(),
+                }),
             },
         ));
     }
@@ -270,6 +346,7 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
             discarded_count: c.discarded,
             duplicate_count: c.duplicates,
             ordering_violations: c.ordering_violations,
+            lost_count: clustered.then_some(c.lost),
             latency_s: m.sub_latency[i].stats().into(),
         };
         (name.to_string(), summary)
@@ -296,7 +373,44 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
         topics: Ordered(topics),
         subscribers: Ordered(subscribers),
         groups: Ordered(groups),
+        cluster: clustered.then(|| cluster_summary(cfg, outcome)),
         invariants: inv,
         replications: None,
+    }
+}
+
+fn cluster_summary(cfg: &Config, outcome: &Outcome) -> ClusterSummary {
+    let nodes = cfg
+        .cluster
+        .nodes
+        .iter()
+        .zip(&outcome.nodes)
+        .map(|(name, n)| {
+            let node = NodeSummary {
+                accepted_count: n.accepted,
+                partitions_led: n.partitions_led,
+                crashes: n.crashes,
+                downtime_s: n.downtime.as_secs_f64(),
+            };
+            (name.clone(), node)
+        })
+        .collect();
+    let partitions_total = cfg.topics.iter().map(|t| t.partitions).sum();
+    let ring_changes = outcome
+        .ring_changes
+        .iter()
+        .map(|c| RingChangeJson {
+            t_s: c.t.as_secs_f64(),
+            change: c.reason.name(),
+            node: cfg.cluster.nodes[c.node as usize].clone(),
+            partitions_moved: c.moved,
+            fraction_moved: f64::from(c.moved) / f64::from(c.total.max(1)),
+        })
+        .collect();
+    ClusterSummary {
+        nodes: Ordered(nodes),
+        partitions_total,
+        partitions_moved: outcome.ring_changes.iter().map(|c| u64::from(c.moved)).sum(),
+        ring_changes,
     }
 }

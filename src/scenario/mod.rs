@@ -182,7 +182,8 @@ impl Ctx<'_> {
         let subs = self.index_subscribers(s, &topics)?;
         // Checked once for the file as written (each variant rechecks its own).
         self.publishers(s, &topics)?;
-        let timeline = self.timeline(s, &topics, &subs)?;
+        let nodes = self.index_nodes(s)?;
+        let timeline = self.timeline(s, &topics, &subs, &nodes)?;
 
         let variants: Vec<VariantSpec> = if s.variants.is_empty() {
             vec![VariantSpec {
@@ -192,6 +193,7 @@ impl Ctx<'_> {
                 groups: Vec::new(),
                 subscribers: Vec::new(),
                 publishers: Vec::new(),
+                cluster: None,
             }]
         } else {
             s.variants.clone()
@@ -227,6 +229,7 @@ impl Ctx<'_> {
                 publishers,
                 timeline: timeline.clone(),
                 limits: opts.limits.unwrap_or_default(),
+                cluster: self.cluster(s, v, &broker)?,
             };
             self.check_size(s, &cfg)?;
             out.push(cfg);
@@ -353,6 +356,10 @@ impl Ctx<'_> {
                     ack_timeout: sub.ack_timeout.map(|d| d.0),
                     subscribed: sub.subscribed,
                     group: group.map(|g| g as u32),
+                    start: match sub.start {
+                        StartSpec::Latest => config::Start::Latest,
+                        StartSpec::Earliest => config::Start::Earliest,
+                    },
                 })
             })
             .collect()
@@ -576,6 +583,16 @@ impl Ctx<'_> {
                 from,
                 until,
                 keys,
+                on_unavailable: match p.on_unavailable {
+                    OnUnavailableSpec::GiveUp => config::OnUnavailable::GiveUp,
+                    OnUnavailableSpec::Retry {
+                        max_attempts,
+                        backoff: b,
+                    } => config::OnUnavailable::Retry {
+                        max_attempts: max_attempts.0 as u32,
+                        backoff: backoff(&b),
+                    },
+                },
             });
         }
         Ok(out)
@@ -586,6 +603,7 @@ impl Ctx<'_> {
         s: &Scenario,
         topics: &BTreeMap<String, u32>,
         subs: &BTreeMap<String, u32>,
+        nodes: &BTreeMap<String, u32>,
     ) -> Result<Vec<TimedAction>, InputError> {
         let end = s.duration.0;
         let mut out = Vec::new();
@@ -612,6 +630,26 @@ impl Ctx<'_> {
             let topic = |name: &values::Name| {
                 self.topic_ref(topics, name, &["timeline"], "timeline action")
             };
+            let node = |name: &values::Name| {
+                nodes.get(&name.0).copied().ok_or_else(|| {
+                    let q = quoted(&name.0);
+                    let known: Vec<&str> = nodes.keys().map(String::as_str).collect();
+                    self.err(
+                        &["timeline", &q],
+                        format!(
+                            "timeline refers to node `{name}`, which is not declared; nodes: {}",
+                            known.join(", ")
+                        ),
+                    )
+                })
+            };
+            let endpoint = |name: &values::Name| {
+                if name.0 == "publishers" {
+                    Ok(config::Endpoint::Publishers)
+                } else {
+                    node(name).map(config::Endpoint::Node)
+                }
+            };
             let action = match &entry.action {
                 ActionSpec::Subscribe { subscriber } => Action::Subscribe(sub(subscriber)?),
                 ActionSpec::Unsubscribe { subscriber } => Action::Unsubscribe(sub(subscriber)?),
@@ -629,6 +667,20 @@ impl Ctx<'_> {
                 ActionSpec::Flush { topic: t } => Action::Flush(Some(topic(t)?)),
                 ActionSpec::FlushAll => Action::Flush(None),
                 ActionSpec::Crash { subscriber } => Action::Crash(sub(subscriber)?),
+                ActionSpec::NodeCrash { node: n, lasting } => {
+                    Action::NodeCrash(node(n)?, lasting.0)
+                }
+                ActionSpec::NodeJoin { node: n } => Action::NodeJoin(node(n)?),
+                ActionSpec::NodeLeave { node: n } => Action::NodeLeave(node(n)?),
+                ActionSpec::Cut { a, b, lasting } => {
+                    if a == b {
+                        return Err(self.err(
+                            &["timeline", "Cut"],
+                            format!("Cut: both ends are `{a}`; a link joins two endpoints"),
+                        ));
+                    }
+                    Action::Cut(endpoint(a)?, endpoint(b)?, lasting.0)
+                }
             };
             out.push(TimedAction {
                 at: SimTime(entry.at.0.0),
@@ -736,6 +788,125 @@ fn quoted(s: &str) -> String {
     format!("\"{s}\"")
 }
 
+impl Ctx<'_> {
+    /// Node names to indices: `nodes` then `standby` (one node, `broker`, without a cluster).
+    fn index_nodes(&self, s: &Scenario) -> Result<BTreeMap<String, u32>, InputError> {
+        let Some(c) = &s.cluster else {
+            return Ok(BTreeMap::from([("broker".to_string(), 0)]));
+        };
+        if c.nodes.is_empty() {
+            return Err(self.err(&["cluster", "nodes"], "a cluster needs at least one node"));
+        }
+        let mut out = BTreeMap::new();
+        for (i, n) in c.nodes.iter().chain(&c.standby).enumerate() {
+            if n.0 == "publishers" {
+                return Err(self.err(
+                    &["cluster", "\"publishers\""],
+                    "`publishers` names the publishers' end of a link; choose another node name",
+                ));
+            }
+            if out.insert(n.0.clone(), i as u32).is_some() {
+                let q = quoted(&n.0);
+                return Err(self.err(&["cluster", &q, &q], format!("node `{n}` is declared twice")));
+            }
+        }
+        if out.len() > 64 {
+            return Err(self.err(&["cluster", "nodes"], "a cluster has at most 64 nodes"));
+        }
+        Ok(out)
+    }
+
+    /// The cluster of variant `v`.
+    fn cluster(
+        &self,
+        s: &Scenario,
+        v: &VariantSpec,
+        broker: &BrokerSpec,
+    ) -> Result<config::ClusterConfig, InputError> {
+        let mut c = config::ClusterConfig::single();
+        if let Some(spec) = &s.cluster {
+            let o = v.cluster.unwrap_or_default();
+            c.nodes = spec.nodes.iter().chain(&spec.standby).map(|n| n.0.clone()).collect();
+            c.standby = spec.standby.len() as u32;
+            c.vnodes = spec.vnodes.0 as u32;
+            c.replication = o.replication.unwrap_or(spec.replication).0 as u32;
+            c.ack = match o.ack.unwrap_or(spec.ack) {
+                AckSpec::Leader => config::AckMode::Leader,
+                AckSpec::All => config::AckMode::All,
+            };
+            c.failover = o.failover.unwrap_or(spec.failover).0;
+            c.link = dist(&spec.link);
+            if c.replication as usize > c.nodes.len() {
+                let msg = format!(
+                    "replication {} needs at least as many nodes; the cluster has {}",
+                    c.replication,
+                    c.nodes.len()
+                );
+                return Err(self.err_first(&[&["variants", "replication"], &["cluster", "replication"]], msg));
+            }
+        } else if v.cluster.is_some() {
+            let vq = quoted(&v.name.0);
+            return Err(self.err(
+                &["variants", &vq, "cluster"],
+                format!("variant `{}` changes the cluster, but the scenario declares none", v.name),
+            ));
+        }
+        c.persistence = match broker.persistence {
+            PersistenceSpec::Off => config::Persistence::Off,
+            PersistenceSpec::Fsync { cost } => config::Persistence::Fsync { cost: cost.0 },
+            PersistenceSpec::GroupCommit {
+                every,
+                within,
+                cost,
+            } => config::Persistence::GroupCommit {
+                every: every.0 as u32,
+                within: within.0,
+                cost: cost.0,
+            },
+        };
+        let no_log = c.persistence == config::Persistence::Off;
+        if let Some(r) = broker.retention {
+            if no_log {
+                return Err(self.err(
+                    &["broker", "retention"],
+                    "`retention` applies to the log: it needs `persistence` (Fsync or GroupCommit)",
+                ));
+            }
+            c.retention = config::Retention {
+                max_messages: r.max_messages.map_or(c.retention.max_messages, |m| m.0),
+                max_age: r.max_age.map(|a| a.0),
+            };
+        }
+        if no_log && let Some(sub) = s.subscribers.iter().find(|x| x.start == StartSpec::Earliest) {
+            let q = quoted(&sub.id.0);
+            return Err(self.err(
+                &["subscribers", &q, "start"],
+                format!(
+                    "subscriber `{}` starts from `Earliest`, which reads the log: it needs `persistence` (variant `{}` has none)",
+                    sub.id, v.name
+                ),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+fn backoff(b: &BackoffSpec) -> config::Backoff {
+    match *b {
+        BackoffSpec::None => config::Backoff::Fixed(SimDuration::ZERO),
+        BackoffSpec::Fixed(d) => config::Backoff::Fixed(d.0),
+        BackoffSpec::Exponential {
+            initial,
+            factor,
+            max,
+        } => config::Backoff::Exponential {
+            initial: initial.0,
+            factor: factor.0,
+            max: max.0,
+        },
+    }
+}
+
 fn dist(d: &DistSpec) -> Dist {
     match *d {
         DistSpec::Const(v) => Dist::Const(v.0),
@@ -768,6 +939,8 @@ fn overlay_broker(base: &BrokerSpec, v: &BrokerOverlay) -> BrokerSpec {
         queue: v
             .queue
             .map_or(base.queue, |q| overlay_queue(&base.queue, &q)),
+        persistence: v.persistence.unwrap_or(base.persistence),
+        retention: base.retention,
     }
 }
 
@@ -806,19 +979,7 @@ fn topic_config(t: &TopicSpec, broker: &BrokerSpec) -> config::TopicConfig {
         delivery: delivery(&t.delivery.unwrap_or(broker.delivery)),
         retry: config::RetryPolicy {
             max_attempts: retry.max_attempts.0 as u32,
-            backoff: match retry.backoff {
-                BackoffSpec::None => config::Backoff::Fixed(SimDuration::ZERO),
-                BackoffSpec::Fixed(d) => config::Backoff::Fixed(d.0),
-                BackoffSpec::Exponential {
-                    initial,
-                    factor,
-                    max,
-                } => config::Backoff::Exponential {
-                    initial: initial.0,
-                    factor: factor.0,
-                    max: max.0,
-                },
-            },
+            backoff: backoff(&retry.backoff),
             jitter: match retry.jitter {
                 JitterSpec::None => config::Jitter::None,
                 JitterSpec::Full => config::Jitter::Full,

@@ -77,6 +77,9 @@ pub struct Scenario {
     /// here gets the defaults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupSpec>,
+    /// Broker nodes, replication and acknowledgements (default: one node named `broker`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSpec>,
 }
 
 fn default_sample_every() -> PosDur {
@@ -100,6 +103,16 @@ pub struct BrokerSpec {
     /// Queue bound and overflow policy.
     #[serde(default)]
     pub queue: QueueSpec,
+    /// The log on disk.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub persistence: PersistenceSpec,
+    /// Log retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionSpec>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Default for BrokerSpec {
@@ -108,8 +121,156 @@ impl Default for BrokerSpec {
             delivery: DeliverySpec::Immediate,
             retry: RetrySpec::default(),
             queue: QueueSpec::default(),
+            persistence: PersistenceSpec::Off,
+            retention: None,
         }
     }
+}
+
+/// Messages per group commit bound.
+pub type CommitSize = Int<1, 1_000_000>;
+/// Nodes of a cluster bound.
+pub type NodeCount = Int<1, 64>;
+/// Virtual nodes per node bound.
+pub type VnodeCount = Int<1, 1_024>;
+/// Replication factor bound.
+pub type ReplicationFactor = Int<1, 5>;
+/// Retention in messages bound.
+pub type RetainedMax = Int<1, 10_000_000>;
+
+/// The log on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub enum PersistenceSpec {
+    /// No log: a crash loses what the node held in memory.
+    #[default]
+    Off,
+    /// Each message synced on its own (one sync at a time per node).
+    Fsync {
+        /// Time of one sync.
+        cost: Dur,
+    },
+    /// One sync per group of `every` messages or after `within`.
+    GroupCommit {
+        /// Messages per sync at most.
+        every: CommitSize,
+        /// Longest wait for the group.
+        within: PosDur,
+        /// Time of one sync.
+        cost: Dur,
+    },
+}
+
+/// Log retention.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    /// Messages kept per partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_messages: Option<RetainedMax>,
+    /// Age kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<PosDur>,
+}
+
+/// Broker nodes on a consistent-hash ring.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Node names, in the ring from the start.
+    pub nodes: Vec<Name>,
+    /// Nodes that start outside the ring (they join with `NodeJoin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub standby: Vec<Name>,
+    /// Points per node on the ring.
+    #[serde(default = "default_vnodes")]
+    pub vnodes: VnodeCount,
+    /// Copies of each partition (leader included).
+    #[serde(default = "one_copy")]
+    pub replication: ReplicationFactor,
+    /// When a publish is acknowledged.
+    #[serde(default)]
+    pub ack: AckSpec,
+    /// How long a partition is unavailable while another node takes over from a crashed leader.
+    #[serde(default)]
+    pub failover: Dur,
+    /// Latency of a copy from leader to follower.
+    #[serde(default = "no_latency")]
+    pub link: DistSpec,
+}
+
+fn default_vnodes() -> VnodeCount {
+    Int(64)
+}
+fn one_copy() -> ReplicationFactor {
+    Int(1)
+}
+fn no_latency() -> DistSpec {
+    DistSpec::Const(Dur(crate::time::SimDuration::ZERO))
+}
+
+/// Acknowledgement mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AckSpec {
+    /// When the leader has it (written to disk, with persistence).
+    #[default]
+    Leader,
+    /// When every follower that is up has it too.
+    All,
+}
+
+/// What a variant may change of the cluster.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterOverlay {
+    /// Copies of each partition.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub replication: Option<ReplicationFactor>,
+    /// Acknowledgement mode.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ack: Option<AckSpec>,
+    /// Failover time.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failover: Option<Dur>,
+}
+
+/// What a publisher does with a refused publish.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub enum OnUnavailableSpec {
+    /// Drop the message (counted as abandoned).
+    #[default]
+    GiveUp,
+    /// Try again after a backoff.
+    Retry {
+        /// Attempts in all.
+        max_attempts: Attempts,
+        /// Delay schedule.
+        backoff: BackoffSpec,
+    },
+}
+
+/// Where a subscriber that joins later starts reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum StartSpec {
+    /// Messages published from now on.
+    #[default]
+    Latest,
+    /// Everything still in the log (needs persistence).
+    Earliest,
 }
 
 /// Delivery strategy.
@@ -405,6 +566,14 @@ pub struct BrokerOverlay {
         skip_serializing_if = "Option::is_none"
     )]
     pub queue: Option<QueueOverlay>,
+    /// The log on disk.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub persistence: Option<PersistenceSpec>,
 }
 
 /// A distribution of spans.
@@ -469,6 +638,9 @@ pub struct SubscriberSpec {
     /// Push (the broker sends whatever is queued) or pull (at most `prefetch` unacknowledged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowSpec>,
+    /// Where it starts reading when it subscribes later.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub start: StartSpec,
 }
 
 /// How deliveries reach a subscriber.
@@ -547,6 +719,9 @@ pub struct PublisherSpec {
     /// Until this instant (default: the scenario's duration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Dur>,
+    /// What it does when a publish is refused.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub on_unavailable: OnUnavailableSpec,
 }
 
 /// Message keys.
@@ -662,6 +837,32 @@ pub enum ActionSpec {
         /// The member.
         subscriber: Name,
     },
+    /// A broker node crashes, losing its memory, and restarts after `lasting`.
+    NodeCrash {
+        /// The node.
+        node: Name,
+        /// Downtime.
+        lasting: PosDur,
+    },
+    /// A standby node joins the ring.
+    NodeJoin {
+        /// The node.
+        node: Name,
+    },
+    /// A node leaves the ring gracefully.
+    NodeLeave {
+        /// The node.
+        node: Name,
+    },
+    /// The link between two endpoints (node names, or `publishers`) is cut for a while.
+    Cut {
+        /// One end.
+        a: Name,
+        /// The other end.
+        b: Name,
+        /// How long.
+        lasting: PosDur,
+    },
 }
 
 /// A variant: a name and the broker settings it changes.
@@ -685,6 +886,9 @@ pub struct VariantSpec {
     /// Publisher settings it changes (by id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publishers: Vec<PublisherOverlay>,
+    /// Cluster settings it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterOverlay>,
 }
 
 /// What a variant may change of a publisher (named by its `id`).

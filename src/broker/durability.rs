@@ -1,0 +1,803 @@
+//! Durability and the cluster, as the broker sees them: which node leads each partition, when
+//! a message is on disk or on a follower, when it is acknowledged to its publisher, and what a
+//! node crash does to the messages it held.
+//!
+//! The broker's queues stay one logical state; nodes are labels on partitions plus the
+//! instants at which each message became safe somewhere (`durable_at` on the leader's disk,
+//! `replicated_at` on a follower). A crash of a partition's leader keeps exactly the messages
+//! that were safe somewhere that survives, and marks the rest LOST:
+//!
+//! - a follower is up (replication ≥ 2): it takes over after `failover`; a message survives if
+//!   a copy had reached a follower;
+//! - otherwise, with persistence: the partition waits for its node to restart and replay its
+//!   log (unavailable meanwhile); a message survives if it was synced and is still retained;
+//! - otherwise: the next node on the ring takes over, empty, after `failover`.
+//!
+//! Attempts in flight on a crashed leader fail (`broker_crash`): their acknowledgements can no
+//! longer arrive. A surviving delivery is retried when its partition is available again (the
+//! attempt counts against `max_attempts`, as a quorum queue's delivery limit counts
+//! redeliveries); the subscriber may still finish the old handling, which then shows as a
+//! `late_ack` and the redelivery as a duplicate. Catch-up of a follower or of a node coming
+//! back is instantaneous. This module is only active when the scenario uses the cluster
+//! (more than one node, replication, persistence, or a node or link action).
+
+use super::lifecycle::Status;
+use super::{Broker, BrokerError, Cx, NIL};
+use crate::cluster::Ring;
+use crate::config::{AckMode, ClusterConfig, Config, Endpoint, Persistence};
+use crate::event::SimEvent;
+use crate::observe::{Event, FailReason, Kind, MoveReason, NONE, Observer, Refusal};
+use crate::rng::Stream;
+use crate::time::{SimDuration, SimTime};
+use crate::workload::sample;
+
+/// One partition's placement.
+#[derive(Clone, Debug)]
+struct Place {
+    /// Position on the ring.
+    key: u64,
+    /// Nodes holding it, leader first (empty when no node is up).
+    replicas: Vec<u32>,
+    /// Unavailable (failover, replay) before this instant.
+    available_at: SimTime,
+    /// Waiting for its crashed leader to restart and replay (it keeps that leader).
+    pinned: bool,
+    /// Messages ever appended (the newest one's sequence number).
+    log_end: u64,
+}
+
+/// Where one message is safe, indexed by its slab slot (valid while the message lives).
+#[derive(Clone, Copy, Debug)]
+struct MsgDur {
+    /// Its sequence number in its partition's log.
+    seq: u64,
+    accepted: SimTime,
+    /// Synced to the leader's disk (MAX: not yet, or never).
+    durable_at: SimTime,
+    /// A copy reached a follower (MAX: no follower).
+    replicated_at: SimTime,
+    /// Every follower has a copy.
+    all_at: SimTime,
+    /// Acknowledged to the publisher.
+    acked: bool,
+    /// An acknowledgement is still to come (the message holds a live reference for it).
+    ack_pending: bool,
+}
+
+const NEVER: SimTime = SimTime(u64::MAX);
+
+impl Default for MsgDur {
+    fn default() -> Self {
+        MsgDur {
+            seq: 0,
+            accepted: SimTime::ZERO,
+            durable_at: NEVER,
+            replicated_at: NEVER,
+            all_at: SimTime::ZERO,
+            acked: false,
+            ack_pending: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct NodeRt {
+    /// The disk is busy syncing until then.
+    disk_free: SimTime,
+    /// Messages waiting for the next group commit: (slot, generation).
+    group: Vec<(u32, u32)>,
+    /// Bumped at every commit, so a stale commit timer does nothing.
+    epoch: u32,
+    accepted: u64,
+    crashes: u32,
+    down_since: SimTime,
+    downtime: SimDuration,
+}
+
+/// A change of the ring and how many partitions changed leader with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingChange {
+    /// When.
+    pub t: SimTime,
+    /// What happened.
+    pub reason: MoveReason,
+    /// To which node.
+    pub node: u32,
+    /// Partitions whose leader changed.
+    pub moved: u32,
+    /// Partitions in all.
+    pub total: u32,
+}
+
+/// A node's figures at the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Messages accepted while it led their partition.
+    pub accepted: u64,
+    /// Partitions it leads at the end.
+    pub partitions_led: u32,
+    /// Times it crashed.
+    pub crashes: u32,
+    /// Time spent down.
+    pub downtime: SimDuration,
+}
+
+/// The cluster state of a run.
+pub(super) struct Durability {
+    cfg: ClusterConfig,
+    ring: Ring,
+    /// Per topic, per partition.
+    places: Vec<Vec<Place>>,
+    /// Per topic: no partition of it is unavailable at or after this instant.
+    down_max: Vec<SimTime>,
+    msgs: Vec<MsgDur>,
+    nodes: Vec<NodeRt>,
+    /// Cut links and when they heal.
+    cuts: Vec<(Endpoint, Endpoint, SimTime)>,
+    rng_link: Stream,
+    scratch: Vec<u32>,
+    changes: Vec<RingChange>,
+}
+
+/// True when the scenario needs the cluster model (otherwise the broker skips it entirely).
+pub(super) fn needed(cfg: &Config) -> bool {
+    use crate::config::Action;
+    cfg.cluster != ClusterConfig::single()
+        || cfg.timeline.iter().any(|a| {
+            matches!(
+                a.action,
+                Action::NodeCrash(..) | Action::NodeJoin(_) | Action::NodeLeave(_) | Action::Cut(..)
+            )
+        })
+}
+
+impl Durability {
+    pub(super) fn new(cfg: &Config) -> Durability {
+        let ring = Ring::new(&cfg.cluster);
+        let mut scratch = Vec::new();
+        let places = cfg
+            .topics
+            .iter()
+            .map(|t| {
+                (0..t.partitions)
+                    .map(|p| {
+                        let key = Ring::key(&t.name, p);
+                        ring.replicas(key, &mut scratch);
+                        Place {
+                            key,
+                            replicas: scratch.clone(),
+                            available_at: SimTime::ZERO,
+                            pinned: false,
+                            log_end: 0,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Durability {
+            down_max: vec![SimTime::ZERO; cfg.topics.len()],
+            places,
+            msgs: Vec::new(),
+            nodes: vec![NodeRt::default(); cfg.cluster.nodes.len()],
+            cuts: Vec::new(),
+            rng_link: Stream::new(cfg.seed, "cluster/link"),
+            scratch,
+            changes: Vec::new(),
+            ring,
+            cfg: cfg.cluster.clone(),
+        }
+    }
+
+    fn place(&self, topic: u32, p: u32) -> &Place {
+        &self.places[topic as usize][p as usize]
+    }
+
+    /// Why a publish to partition `p` of `topic` is refused now, if it is.
+    fn refusal(&self, now: SimTime, topic: u32, p: u32) -> Option<Refusal> {
+        let place = self.place(topic, p);
+        let Some(&leader) = place.replicas.first() else {
+            return Some(Refusal::Unavailable); // no node is up
+        };
+        if now < place.available_at || !self.ring.nodes[leader as usize].up {
+            return Some(Refusal::Unavailable);
+        }
+        self.cut_until(now, Endpoint::Publishers, Endpoint::Node(leader))
+            .map(|_| Refusal::LinkCut)
+    }
+
+    /// When the link between `a` and `b` heals, if it is cut now.
+    fn cut_until(&self, now: SimTime, a: Endpoint, b: Endpoint) -> Option<SimTime> {
+        self.cuts
+            .iter()
+            .filter(|&&(x, y, until)| until > now && ((x, y) == (a, b) || (x, y) == (b, a)))
+            .map(|c| c.2)
+            .max()
+    }
+
+    fn unavailable(&self, now: SimTime, topic: u32, p: u32) -> bool {
+        let place = self.place(topic, p);
+        place.replicas.is_empty() || now < place.available_at
+    }
+
+    fn refresh_down_max(&mut self, topic: usize) {
+        self.down_max[topic] = self.places[topic]
+            .iter()
+            .map(|p| {
+                if p.replicas.is_empty() {
+                    NEVER
+                } else {
+                    p.available_at
+                }
+            })
+            .max()
+            .unwrap_or(SimTime::ZERO);
+    }
+
+    /// Figures of every node.
+    pub(super) fn node_stats(&self, end: SimTime) -> Vec<NodeStats> {
+        (0..self.nodes.len())
+            .map(|n| {
+                let rt = &self.nodes[n];
+                let down = if self.ring.nodes[n].up {
+                    SimDuration::ZERO
+                } else {
+                    end.since(rt.down_since)
+                };
+                NodeStats {
+                    accepted: rt.accepted,
+                    partitions_led: self
+                        .places
+                        .iter()
+                        .flatten()
+                        .filter(|p| p.replicas.first() == Some(&(n as u32)))
+                        .count() as u32,
+                    crashes: rt.crashes,
+                    downtime: SimDuration(rt.downtime.0 + down.0),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What happens to the messages of a partition whose leader crashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// A follower takes over: messages a follower had survive.
+    Replicated,
+    /// The leader restarts and replays its log: synced, retained messages survive.
+    Replayed,
+    /// Nothing survives.
+    Gone,
+}
+
+impl Broker {
+    /// The cluster's figures: ring changes and per-node stats (empty without a cluster).
+    pub fn cluster_stats(&self, end: SimTime) -> (Vec<RingChange>, Vec<NodeStats>) {
+        match &self.dur {
+            Some(d) => (d.changes.clone(), d.node_stats(end)),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Partition `p` of `topic` cannot be consumed now (failover, replay, no node up).
+    #[inline]
+    pub(super) fn gated(&self, now: SimTime, topic: u32) -> bool {
+        self.dur
+            .as_ref()
+            .is_some_and(|d| now < d.down_max[topic as usize])
+    }
+
+    /// With [`Broker::gated`] true: whether partition `p` of `topic` is the unavailable one.
+    pub(super) fn part_unavailable(&self, now: SimTime, topic: u32, p: u32) -> bool {
+        self.dur
+            .as_ref()
+            .is_some_and(|d| d.unavailable(now, topic, p))
+    }
+
+    /// Why a publish to partition `p` of `topic` is refused now, if it is.
+    pub(super) fn refusal(&self, now: SimTime, topic: u32, p: u32) -> Option<Refusal> {
+        self.dur.as_ref().and_then(|d| d.refusal(now, topic, p))
+    }
+
+    /// A message was accepted into slot `mi`: append it to its partition's log, send its
+    /// copies, sync it, and acknowledge it now or schedule the acknowledgement. Returns true
+    /// when the acknowledgement is still to come (the caller then counts a live reference).
+    pub(super) fn on_accepted<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32) -> bool {
+        let now = cx.now();
+        let (topic, p) = {
+            let m = self.msgs.get(mi);
+            (m.topic, m.partition)
+        };
+        let generation = self.msgs.generation(mi);
+        let Some(d) = self.dur.as_mut() else {
+            return false;
+        };
+        let place = &mut d.places[topic as usize][p as usize];
+        place.log_end += 1;
+        let seq = place.log_end;
+        let leader = place.replicas[0];
+        let mut md = MsgDur {
+            seq,
+            accepted: now,
+            all_at: now,
+            ..MsgDur::default()
+        };
+        for i in 1..d.places[topic as usize][p as usize].replicas.len() {
+            let f = d.places[topic as usize][p as usize].replicas[i];
+            let mut arrives = now.after(sample(&d.cfg.link, &mut d.rng_link));
+            if let Some(heal) = d.cut_until(now, Endpoint::Node(leader), Endpoint::Node(f)) {
+                arrives = arrives.max(heal); // held back until the link heals
+            }
+            md.replicated_at = md.replicated_at.min(arrives);
+            md.all_at = md.all_at.max(arrives);
+        }
+        let node = &mut d.nodes[leader as usize];
+        node.accepted += 1;
+        let local = match d.cfg.persistence {
+            Persistence::Off => Some(now),
+            Persistence::Fsync { cost } => {
+                node.disk_free = node.disk_free.max(now).after(cost);
+                md.durable_at = node.disk_free;
+                Some(md.durable_at)
+            }
+            Persistence::GroupCommit { .. } => None,
+        };
+        if d.msgs.len() <= mi as usize {
+            d.msgs.resize(mi as usize + 1, MsgDur::default());
+        }
+        let ack_mode = d.cfg.ack;
+        let Some(local) = local else {
+            md.ack_pending = true;
+            d.msgs[mi as usize] = md;
+            self.join_group(cx, leader, mi, generation);
+            return true;
+        };
+        let ack_at = match ack_mode {
+            AckMode::Leader => local,
+            AckMode::All => local.max(md.all_at),
+        };
+        md.ack_pending = ack_at > now;
+        d.msgs[mi as usize] = md;
+        if ack_at > now {
+            let _ = cx.sched.at(
+                ack_at,
+                SimEvent::Ack {
+                    message: mi,
+                    generation,
+                },
+            );
+            return true;
+        }
+        self.emit_acked(cx, mi);
+        false
+    }
+
+    /// A message joins its leader's group commit; a full group is synced at once.
+    fn join_group<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32, mi: u32, generation: u32) {
+        let Some(d) = self.dur.as_mut() else { return };
+        let Persistence::GroupCommit { every, within, .. } = d.cfg.persistence else {
+            return;
+        };
+        let rt = &mut d.nodes[node as usize];
+        rt.group.push((mi, generation));
+        if rt.group.len() == 1 {
+            let epoch = rt.epoch;
+            cx.sched.after(within, SimEvent::Commit { node, epoch });
+        }
+        if rt.group.len() >= every as usize {
+            self.commit(cx, node);
+        }
+    }
+
+    /// The group-commit timer of `node` went off.
+    pub fn on_commit<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32, epoch: u32) {
+        let Some(d) = self.dur.as_ref() else { return };
+        let rt = &d.nodes[node as usize];
+        if rt.epoch == epoch && !rt.group.is_empty() {
+            self.commit(cx, node);
+        }
+    }
+
+    /// One sync of `node`'s waiting group: each message is durable when it ends, and is
+    /// acknowledged then (or when its copies arrive, with ack `All`).
+    fn commit<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32) {
+        let now = cx.now();
+        let Some(d) = self.dur.as_mut() else { return };
+        let Persistence::GroupCommit { cost, .. } = d.cfg.persistence else {
+            return;
+        };
+        let rt = &mut d.nodes[node as usize];
+        rt.disk_free = rt.disk_free.max(now).after(cost);
+        rt.epoch = rt.epoch.wrapping_add(1);
+        let done = rt.disk_free;
+        let group = std::mem::take(&mut rt.group);
+        for &(mi, generation) in &group {
+            if !self.msgs.is_live(mi, generation) {
+                continue;
+            }
+            let md = &mut d.msgs[mi as usize];
+            if !md.ack_pending {
+                continue; // lost in a crash
+            }
+            md.durable_at = done;
+            let ack_at = match d.cfg.ack {
+                AckMode::Leader => done,
+                AckMode::All => done.max(md.all_at),
+            };
+            let _ = cx.sched.at(
+                ack_at,
+                SimEvent::Ack {
+                    message: mi,
+                    generation,
+                },
+            );
+        }
+        // Keep the allocation for the next group.
+        let rt = &mut d.nodes[node as usize];
+        if rt.group.is_empty() {
+            rt.group = group;
+            rt.group.clear();
+        }
+    }
+
+    /// A scheduled acknowledgement is due.
+    pub fn on_ack<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32, generation: u32) {
+        if !self.msgs.is_live(mi, generation) {
+            return;
+        }
+        let Some(d) = self.dur.as_mut() else { return };
+        let md = &mut d.msgs[mi as usize];
+        if !md.ack_pending {
+            return; // lost, or acknowledged by a failover
+        }
+        md.ack_pending = false;
+        self.emit_acked(cx, mi);
+        self.release(mi, 1);
+    }
+
+    fn emit_acked<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32) {
+        if let Some(d) = self.dur.as_mut() {
+            d.msgs[mi as usize].acked = true;
+        }
+        let m = self.msgs.get(mi);
+        let latency = cx.now().since(m.published);
+        let mut e = Event::topic(cx.now(), m.topic, Kind::MessageAcked { latency });
+        e.message = m.id;
+        cx.emit(e);
+    }
+
+    /// A partition became available again: its consumers resume.
+    pub fn on_available<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+    ) -> Result<(), BrokerError> {
+        self.dispatch_topic(cx, topic)
+    }
+
+    /// Node `node` crashes: it loses its memory and restarts after `lasting`.
+    pub fn node_crash<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        node: u32,
+        lasting: SimDuration,
+    ) -> Result<(), BrokerError> {
+        let now = cx.now();
+        let Some(d) = self.dur.as_mut() else {
+            return Ok(());
+        };
+        if !d.ring.nodes[node as usize].up {
+            return Ok(()); // already down: the earlier restart stands
+        }
+        d.ring.nodes[node as usize].up = false;
+        let rt = &mut d.nodes[node as usize];
+        rt.crashes += 1;
+        rt.down_since = now;
+        let group = std::mem::take(&mut rt.group);
+        rt.epoch = rt.epoch.wrapping_add(1);
+        let persistence = d.cfg.persistence != Persistence::Off;
+        let restart = now.after(lasting);
+        // The fate of every partition this node led.
+        let mut fates: Vec<Vec<Option<Fate>>> = Vec::with_capacity(d.places.len());
+        for topic in &mut d.places {
+            let mut row = Vec::with_capacity(topic.len());
+            for place in topic.iter_mut() {
+                if place.replicas.first() != Some(&node) {
+                    row.push(None);
+                    continue;
+                }
+                let fate = if place.replicas.len() > 1 {
+                    Fate::Replicated
+                } else if persistence {
+                    Fate::Replayed
+                } else {
+                    Fate::Gone
+                };
+                if fate == Fate::Replayed {
+                    place.pinned = true;
+                    place.available_at = restart;
+                } else {
+                    place.available_at = now.after(d.cfg.failover);
+                }
+                row.push(Some(fate));
+            }
+            fates.push(row);
+        }
+        cx.emit(Event::cluster(now, Kind::NodeDown { node }));
+        cx.sched.after(lasting, SimEvent::NodeUp(node));
+        self.apply_fates(cx, &fates)?;
+        self.ack_survivors(cx, &group);
+        self.replace(cx, MoveReason::Crash, node);
+        self.schedule_available(cx);
+        Ok(())
+    }
+
+    /// Every message of a partition whose leader crashed: lost, or kept with its attempts in
+    /// flight failed (to be retried when the partition is available again).
+    fn apply_fates<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        fates: &[Vec<Option<Fate>>],
+    ) -> Result<(), BrokerError> {
+        let now = cx.now();
+        let live: Vec<u32> = self.msgs.iter_live().map(|(i, _)| i).collect();
+        for mi in live {
+            let (topic, p) = {
+                let m = self.msgs.get(mi);
+                (m.topic, m.partition)
+            };
+            let Some(fate) = fates[topic as usize][p as usize] else {
+                continue;
+            };
+            let d = self.dur.as_ref().expect("cluster state");
+            let md = d.msgs[mi as usize];
+            let place = d.place(topic, p);
+            let survives = match fate {
+                Fate::Replicated => md.replicated_at <= now,
+                Fate::Replayed => md.durable_at <= now && d.retained(place, &md, now),
+                Fate::Gone => false,
+            };
+            let resume = place.available_at;
+            self.crash_message(cx, mi, survives, resume)?;
+        }
+        Ok(())
+    }
+
+    /// One message on a crashed leader.
+    fn crash_message<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        mi: u32,
+        survives: bool,
+        resume: SimTime,
+    ) -> Result<(), BrokerError> {
+        let mut alive = Vec::new();
+        let mut d = self.msgs.get(mi).first;
+        while d != NIL {
+            let del = self.dels.get(d);
+            if !del.status.is_terminal() {
+                alive.push(d);
+            }
+            d = del.next;
+        }
+        let acked = self.dur.as_ref().is_some_and(|x| x.msgs[mi as usize].acked);
+        for &d in &alive {
+            let delivering = self.dels.get(d).status == Status::Delivering;
+            if delivering {
+                // Its acknowledgement was to reach the node that crashed.
+                self.fail_attempt(cx, d, FailReason::BrokerCrash)?;
+                if survives {
+                    self.after_failure(cx, d, FailReason::BrokerCrash, Some(resume))?;
+                }
+            }
+            if !survives {
+                self.lose(cx, d, acked)?;
+            }
+        }
+        if !survives {
+            self.cancel_ack(mi);
+        }
+        Ok(())
+    }
+
+    /// The acknowledgement of a lost message will never come.
+    fn cancel_ack(&mut self, mi: u32) {
+        let Some(d) = self.dur.as_mut() else { return };
+        if std::mem::take(&mut d.msgs[mi as usize].ack_pending) {
+            self.release(mi, 1);
+        }
+    }
+
+    /// Delivery `d` (queued, failed or waiting to retry) is lost: terminal.
+    fn lose<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32, acked: bool) -> Result<(), BrokerError> {
+        match self.dels.get(d).status {
+            Status::Queued => self.unqueue(d),
+            Status::RetryScheduled => {
+                let (c, mi) = (self.dels.get(d).sub, self.dels.get(d).msg);
+                let p = self.msgs.get(mi).partition as usize;
+                let part = &mut self.consumers[c as usize].parts[p];
+                if part.blocked_by == d {
+                    part.blocked_by = NIL; // an ordered retry that will not come
+                }
+            }
+            _ => {}
+        }
+        self.transition(d, Status::Lost)?;
+        cx.emit(self.delivery_event(cx.now(), d, Kind::MessageLost { acked }));
+        self.settle(d);
+        Ok(())
+    }
+
+    /// Messages of a crashed node's unsynced group that survived on a follower are
+    /// acknowledged by the new leader once it has taken over.
+    fn ack_survivors<O: Observer>(&mut self, cx: &mut Cx<O>, group: &[(u32, u32)]) {
+        for &(mi, generation) in group {
+            if !self.msgs.is_live(mi, generation) {
+                continue;
+            }
+            let Some(d) = self.dur.as_ref() else { return };
+            if !d.msgs[mi as usize].ack_pending {
+                continue;
+            }
+            let m = self.msgs.get(mi);
+            let at = d.place(m.topic, m.partition).available_at.max(cx.now());
+            let _ = cx.sched.at(
+                at,
+                SimEvent::Ack {
+                    message: mi,
+                    generation,
+                },
+            );
+        }
+    }
+
+    /// Places every partition again after a change of the ring (pinned ones keep their
+    /// crashed leader); counts and reports the partitions whose leader changed.
+    fn replace<O: Observer>(&mut self, cx: &mut Cx<O>, reason: MoveReason, node: u32) {
+        let now = cx.now();
+        let Some(d) = self.dur.as_mut() else { return };
+        let mut moved = 0;
+        let mut total = 0;
+        let mut events = Vec::new();
+        for (t, topic) in d.places.iter_mut().enumerate() {
+            for (p, place) in topic.iter_mut().enumerate() {
+                total += 1;
+                if place.pinned {
+                    continue;
+                }
+                d.ring.replicas(place.key, &mut d.scratch);
+                let from = place.replicas.first().copied().unwrap_or(NONE);
+                let to = d.scratch.first().copied().unwrap_or(NONE);
+                if from != to {
+                    moved += 1;
+                    let kind = Kind::PartitionMoved {
+                        partition: p as u32,
+                        from,
+                        to,
+                        reason,
+                    };
+                    events.push(Event::topic(now, t as u32, kind));
+                }
+                place.replicas.clone_from(&d.scratch);
+            }
+        }
+        for t in 0..d.places.len() {
+            d.refresh_down_max(t);
+        }
+        d.changes.push(RingChange {
+            t: now,
+            reason,
+            node,
+            moved,
+            total,
+        });
+        for e in events {
+            cx.emit(e);
+        }
+    }
+
+    /// A dispatch when each unavailable partition comes back.
+    fn schedule_available<O: Observer>(&mut self, cx: &mut Cx<O>) {
+        let Some(d) = self.dur.as_ref() else { return };
+        for (t, topic) in d.places.iter().enumerate() {
+            let mut times: Vec<SimTime> = topic
+                .iter()
+                .filter(|p| p.available_at > cx.now() && p.available_at != NEVER)
+                .map(|p| p.available_at)
+                .collect();
+            times.sort_unstable();
+            times.dedup();
+            for at in times {
+                let _ = cx.sched.at(at, SimEvent::Available(t as u32));
+            }
+        }
+    }
+
+    /// A crashed node restarts: it replays its log (the partitions waiting for it become
+    /// available) and takes back the partitions the ring gives it.
+    pub fn node_up<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32) -> Result<(), BrokerError> {
+        let now = cx.now();
+        let Some(d) = self.dur.as_mut() else {
+            return Ok(());
+        };
+        if d.ring.nodes[node as usize].up {
+            return Ok(());
+        }
+        d.ring.nodes[node as usize].up = true;
+        let rt = &mut d.nodes[node as usize];
+        rt.downtime = SimDuration(rt.downtime.0 + now.since(rt.down_since).0);
+        let mut pinned = vec![vec![false; 0]; d.places.len()];
+        for (t, topic) in d.places.iter_mut().enumerate() {
+            pinned[t] = topic
+                .iter_mut()
+                .map(|place| {
+                    let was = place.pinned && place.replicas.first() == Some(&node);
+                    if was {
+                        place.pinned = false;
+                        place.available_at = now;
+                    }
+                    was
+                })
+                .collect();
+        }
+        let replayed = self
+            .msgs
+            .iter_live()
+            .filter(|(_, m)| pinned[m.topic as usize][m.partition as usize])
+            .count() as u64;
+        cx.emit(Event::cluster(now, Kind::NodeUp { node, replayed }));
+        self.replace(cx, MoveReason::Recover, node);
+        for t in 0..pinned.len() as u32 {
+            if pinned[t as usize].iter().any(|&p| p) {
+                self.dispatch_topic(cx, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A standby node joins the ring (or a node that left comes back).
+    pub fn node_join<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32) {
+        let Some(d) = self.dur.as_mut() else { return };
+        if d.ring.nodes[node as usize].member {
+            return;
+        }
+        d.ring.nodes[node as usize].member = true;
+        cx.emit(Event::cluster(cx.now(), Kind::NodeJoined { node }));
+        self.replace(cx, MoveReason::Join, node);
+    }
+
+    /// A node leaves the ring gracefully: its partitions move with their data.
+    pub fn node_leave<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32) {
+        let Some(d) = self.dur.as_mut() else { return };
+        if !d.ring.nodes[node as usize].member {
+            return;
+        }
+        d.ring.nodes[node as usize].member = false;
+        cx.emit(Event::cluster(cx.now(), Kind::NodeLeft { node }));
+        self.replace(cx, MoveReason::Leave, node);
+    }
+
+    /// The link between `a` and `b` is cut for `lasting`.
+    pub fn cut<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        a: Endpoint,
+        b: Endpoint,
+        lasting: SimDuration,
+    ) {
+        let Some(d) = self.dur.as_mut() else { return };
+        let now = cx.now();
+        d.cuts.retain(|c| c.2 > now);
+        d.cuts.push((a, b, now.after(lasting)));
+        cx.emit(Event::cluster(now, Kind::LinkCut { a, b, lasting }));
+    }
+}
+
+impl Durability {
+    /// The message is still in its partition's log (retention by count and age).
+    fn retained(&self, place: &Place, md: &MsgDur, now: SimTime) -> bool {
+        let r = self.cfg.retention;
+        place.log_end - md.seq < r.max_messages
+            && r.max_age.is_none_or(|age| now.since(md.accepted) <= age)
+    }
+}
