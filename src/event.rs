@@ -43,11 +43,11 @@ pub enum SimEvent {
     },
     /// Consumer `0`'s rebalance pause may have ended.
     Resume(u32),
-    /// A message's acknowledgement to its publisher is due.
-    Ack {
-        /// Message slot.
-        message: u32,
-        /// Message generation.
+    /// A write commits: the message is acknowledged and admitted.
+    Written {
+        /// Write slot.
+        slot: u32,
+        /// Write generation.
         generation: u32,
     },
     /// A node's group-commit timer.

@@ -44,8 +44,6 @@ pub struct TopicCounts {
     pub acked: u64,
     /// Deliveries lost in a crash.
     pub lost: u64,
-    /// Deliveries lost in a crash whose message had been acknowledged.
-    pub lost_acked: u64,
 }
 
 impl TopicCounts {
@@ -275,10 +273,9 @@ impl Observer for Metrics {
                 t.discarded += 1;
                 s.discarded += 1;
             }
-            Kind::MessageLost { acked } => {
+            Kind::MessageLost => {
                 let (t, s) = self.counts(e);
                 t.lost += 1;
-                t.lost_acked += u64::from(acked);
                 s.lost += 1;
             }
             Kind::LateAck { duplicate } => {

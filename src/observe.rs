@@ -69,6 +69,8 @@ pub enum Refusal {
     Unavailable,
     /// The link between the publishers and the partition's leader was cut.
     LinkCut,
+    /// The leader crashed before the write committed.
+    BrokerCrash,
 }
 
 impl Refusal {
@@ -77,6 +79,7 @@ impl Refusal {
         match self {
             Refusal::Unavailable => "unavailable",
             Refusal::LinkCut => "link_cut",
+            Refusal::BrokerCrash => "broker_crash",
         }
     }
 }
@@ -187,16 +190,14 @@ pub enum Kind {
         /// Attempts made.
         attempts: u32,
     },
-    /// The broker acknowledged a message to its publisher (stored as the ack mode asks).
+    /// A message committed (stored as the ack mode asks): it is acknowledged to its publisher
+    /// and enters the queue.
     MessageAcked {
         /// First publish attempt → acknowledgement.
         latency: SimDuration,
     },
     /// A delivery was lost: its message was on no surviving node when a node crashed.
-    MessageLost {
-        /// The message had been acknowledged to its publisher.
-        acked: bool,
-    },
+    MessageLost,
     /// A broker node crashed.
     NodeDown {
         /// Node index.
@@ -264,7 +265,7 @@ impl Kind {
             Kind::PublishRefused { .. } => "publish_refused",
             Kind::PublishAbandoned { .. } => "publish_abandoned",
             Kind::MessageAcked { .. } => "message_acked",
-            Kind::MessageLost { .. } => "message_lost",
+            Kind::MessageLost => "message_lost",
             Kind::NodeDown { .. } => "node_down",
             Kind::NodeUp { .. } => "node_up",
             Kind::NodeJoined { .. } => "node_joined",

@@ -206,7 +206,7 @@ impl<W: Write> Observer for Perfetto<W> {
             ),
             Kind::MessageDropped => self.terminal(e, "dropped", &ts, ""),
             Kind::MessageDiscarded => self.terminal(e, "discarded", &ts, ""),
-            Kind::MessageLost { .. } => self.terminal(e, "lost", &ts, ""),
+            Kind::MessageLost => self.terminal(e, "lost", &ts, ""),
             Kind::LateAck { duplicate } => self.slice(
                 "n",
                 sub,

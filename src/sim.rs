@@ -194,6 +194,11 @@ impl<'c, O: Observer> Sim<'c, O> {
             let topic = self.publishers[r.publisher as usize].topic;
             self.broker.abandon(&mut cx, topic, r.id, r.attempts);
         }
+        // So are writes that had not committed.
+        for w in self.broker.pending_writes() {
+            let topic = self.publishers[w.publisher as usize].topic;
+            self.broker.abandon(&mut cx, topic, w.id, w.attempts);
+        }
         if self.last_sample != Some(end) {
             self.sample();
         }
@@ -222,7 +227,7 @@ impl<'c, O: Observer> Sim<'c, O> {
                 let topic = self.publishers[p as usize].topic;
                 let key = self.publishers[p as usize].key();
                 let now = cx.sched.now();
-                if let Published::Refused { id, .. } = b.publish(&mut cx, topic, key)? {
+                if let Published::Refused { id, .. } = b.publish_from(&mut cx, p, topic, key)? {
                     let r = PendingPublish {
                         publisher: p,
                         id,
@@ -238,10 +243,7 @@ impl<'c, O: Observer> Sim<'c, O> {
                 }
             }
             SimEvent::PublishRetry(slot) => self.publish_retry(slot)?,
-            SimEvent::Ack {
-                message,
-                generation,
-            } => b.on_ack(&mut cx, message, generation),
+            SimEvent::Written { slot, generation } => b.on_written(&mut cx, slot, generation)?,
             SimEvent::Commit { node, epoch } => b.on_commit(&mut cx, node, epoch),
             SimEvent::NodeUp(n) => b.node_up(&mut cx, n)?,
             SimEvent::Available(t) => b.on_available(&mut cx, t)?,
@@ -295,7 +297,19 @@ impl<'c, O: Observer> Sim<'c, O> {
                     b.flush_now(&mut cx, t)?;
                 }
             }
-            Action::NodeCrash(n, lasting) => b.node_crash(&mut cx, n, lasting)?,
+            Action::NodeCrash(n, lasting) => {
+                b.node_crash(&mut cx, n, lasting)?;
+                for w in b.take_bounced() {
+                    self.refused(PendingPublish {
+                        publisher: w.publisher,
+                        id: w.id,
+                        key: w.key,
+                        attempts: w.attempts,
+                        since: w.since,
+                        live: true,
+                    });
+                }
+            }
             Action::NodeJoin(n) => b.node_join(&mut cx, n),
             Action::NodeLeave(n) => b.node_leave(&mut cx, n),
             Action::Cut(a, z, lasting) => b.cut(&mut cx, a, z, lasting),
@@ -347,9 +361,15 @@ impl<'c, O: Observer> Sim<'c, O> {
             sched: &mut self.sched,
             obs: &mut self.obs,
         };
-        let out = self
-            .broker
-            .publish_attempt(&mut cx, topic, r.key, r.id, r.attempts, r.since)?;
+        let out = self.broker.publish_attempt(
+            &mut cx,
+            r.publisher,
+            topic,
+            r.key,
+            r.id,
+            r.attempts,
+            r.since,
+        )?;
         if let Published::Refused { .. } = out {
             self.refused(r);
         }

@@ -171,9 +171,8 @@ impl<W: Write> Trace<W> {
             Kind::PublishAbandoned { attempts } => {
                 field(buf, "attempts", num.format(attempts), false)
             }
-            Kind::MessageAcked { latency } => field(buf, "latency_ns", num.format(latency.0), false),
-            Kind::MessageLost { acked } => {
-                field(buf, "acked", if acked { "true" } else { "false" }, false)
+            Kind::MessageAcked { latency } => {
+                field(buf, "latency_ns", num.format(latency.0), false)
             }
             Kind::NodeDown { node } | Kind::NodeJoined { node } | Kind::NodeLeft { node } => {
                 field(buf, "node", self.node(node), false)

@@ -1,16 +1,23 @@
 //! Durability and the cluster, as the broker sees them: which node leads each partition, when
-//! a message is on disk or on a follower, when it is acknowledged to its publisher, and what a
-//! node crash does to the messages it held.
+//! a publish is committed (and acknowledged), and what a node crash does to what it held.
 //!
-//! The broker's queues stay one logical state; nodes are labels on partitions plus the
-//! instants at which each message became safe somewhere (`durable_at` on the leader's disk,
-//! `replicated_at` on a follower). A crash of a partition's leader keeps exactly the messages
-//! that were safe somewhere that survives, and marks the rest LOST:
+//! **The commit point.** A publish is written to its partition's leader; it is *committed*
+//! when it is stored as the ack mode asks: at once (no log, ack `Leader`), when its sync ends
+//! (persistence), and with ack `All` also when every follower has its copy. Only then is it
+//! admitted to the queue, fanned out and acknowledged to its publisher (`message_acked`):
+//! consumers never see a message that is not committed, as Kafka's high watermark or a
+//! RabbitMQ publisher confirm. A write still uncommitted when its leader crashes fails back to
+//! its publisher (`publish_refused`, reason `broker_crash`), which retries or gives up.
+//!
+//! **A crash.** The broker's queues stay one logical state; nodes are labels on partitions
+//! plus the instants at which each committed message became safe somewhere (`durable_at` on the
+//! leader's disk, `replicated_at` on a follower). A crash of a partition's leader keeps exactly
+//! the committed messages that were safe on something that survives, and marks the rest LOST:
 //!
 //! - a follower is up (replication ≥ 2): it takes over after `failover`; a message survives if
-//!   a copy had reached a follower;
+//!   a copy had reached a follower (always, with ack `All`);
 //! - otherwise, with persistence: the partition waits for its node to restart and replay its
-//!   log (unavailable meanwhile); a message survives if it was synced and is still retained;
+//!   log (unavailable meanwhile); a message survives if it is still retained;
 //! - otherwise: the next node on the ring takes over, empty, after `failover`.
 //!
 //! Attempts in flight on a crashed leader fail (`broker_crash`): their acknowledgements can no
@@ -46,46 +53,101 @@ struct Place {
     log_end: u64,
 }
 
-/// Where one message is safe, indexed by its slab slot (valid while the message lives).
+/// Where a publish is safe: on the leader's disk, on a follower.
 #[derive(Clone, Copy, Debug)]
-struct MsgDur {
+pub(super) struct Safety {
     /// Its sequence number in its partition's log.
     seq: u64,
-    accepted: SimTime,
-    /// Synced to the leader's disk (MAX: not yet, or never).
+    /// Written to the leader.
+    written: SimTime,
+    /// Synced to the leader's disk (NEVER: not yet, or no log).
     durable_at: SimTime,
-    /// A copy reached a follower (MAX: no follower).
+    /// A copy reached a follower (NEVER: no follower).
     replicated_at: SimTime,
     /// Every follower has a copy.
     all_at: SimTime,
-    /// Acknowledged to the publisher.
-    acked: bool,
-    /// An acknowledgement is still to come (the message holds a live reference for it).
-    ack_pending: bool,
 }
 
 const NEVER: SimTime = SimTime(u64::MAX);
 
-impl Default for MsgDur {
+impl Default for Safety {
     fn default() -> Self {
-        MsgDur {
+        Safety {
             seq: 0,
-            accepted: SimTime::ZERO,
+            written: SimTime::ZERO,
             durable_at: NEVER,
             replicated_at: NEVER,
             all_at: SimTime::ZERO,
-            acked: false,
-            ack_pending: false,
         }
     }
+}
+
+/// A publish written to its leader and not yet committed.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Write {
+    pub publisher: u32,
+    pub topic: u32,
+    pub key: Option<u32>,
+    pub id: u64,
+    pub attempt: u32,
+    pub since: SimTime,
+    pub partition: u32,
+    leader: u32,
+    safety: Safety,
+    /// Still waiting (the slot is in use).
+    live: bool,
+    /// Bumped when the slot is reused, so a stale commit event does nothing.
+    generation: u32,
+}
+
+impl Write {
+    /// A publish attempt about to be written.
+    pub(super) fn new(
+        publisher: u32,
+        topic: u32,
+        key: Option<u32>,
+        id: u64,
+        attempt: u32,
+        since: SimTime,
+        partition: u32,
+    ) -> Write {
+        Write {
+            publisher,
+            topic,
+            key,
+            id,
+            attempt,
+            since,
+            partition,
+            leader: NONE,
+            safety: Safety::default(),
+            live: false,
+            generation: 0,
+        }
+    }
+}
+
+/// A write that failed with its leader: its publisher decides what to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounce {
+    /// The publisher.
+    pub publisher: u32,
+    /// The message id.
+    pub id: u64,
+    /// Its key.
+    pub key: Option<u32>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// First attempt.
+    pub since: SimTime,
 }
 
 #[derive(Clone, Debug, Default)]
 struct NodeRt {
     /// The disk is busy syncing until then.
     disk_free: SimTime,
-    /// Messages waiting for the next group commit: (slot, generation).
-    group: Vec<(u32, u32)>,
+    /// Writes waiting for the next group commit (write slots).
+    group: Vec<u32>,
     /// Bumped at every commit, so a stale commit timer does nothing.
     epoch: u32,
     accepted: u64,
@@ -103,7 +165,7 @@ pub struct RingChange {
     pub reason: MoveReason,
     /// To which node.
     pub node: u32,
-    /// Partitions whose leader changed.
+    /// Partitions whose leader moved from one node to another.
     pub moved: u32,
     /// Partitions in all.
     pub total: u32,
@@ -112,7 +174,7 @@ pub struct RingChange {
 /// A node's figures at the end of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeStats {
-    /// Messages accepted while it led their partition.
+    /// Messages committed while it led their partition.
     pub accepted: u64,
     /// Partitions it leads at the end.
     pub partitions_led: u32,
@@ -130,13 +192,19 @@ pub(super) struct Durability {
     places: Vec<Vec<Place>>,
     /// Per topic: no partition of it is unavailable at or after this instant.
     down_max: Vec<SimTime>,
-    msgs: Vec<MsgDur>,
+    /// Per message slab slot (valid while the message lives).
+    msgs: Vec<Safety>,
+    /// Writes not yet committed, in slots reused once done.
+    writes: Vec<Write>,
+    free_writes: Vec<u32>,
     nodes: Vec<NodeRt>,
     /// Cut links and when they heal.
     cuts: Vec<(Endpoint, Endpoint, SimTime)>,
     rng_link: Stream,
     scratch: Vec<u32>,
     changes: Vec<RingChange>,
+    /// Writes failed by a crash, for the loop to hand back to their publishers.
+    bounced: Vec<Bounce>,
 }
 
 /// True when the scenario needs the cluster model (otherwise the broker skips it entirely).
@@ -146,7 +214,10 @@ pub(super) fn needed(cfg: &Config) -> bool {
         || cfg.timeline.iter().any(|a| {
             matches!(
                 a.action,
-                Action::NodeCrash(..) | Action::NodeJoin(_) | Action::NodeLeave(_) | Action::Cut(..)
+                Action::NodeCrash(..)
+                    | Action::NodeJoin(_)
+                    | Action::NodeLeave(_)
+                    | Action::Cut(..)
             )
         })
 }
@@ -178,11 +249,14 @@ impl Durability {
             down_max: vec![SimTime::ZERO; cfg.topics.len()],
             places,
             msgs: Vec::new(),
+            writes: Vec::new(),
+            free_writes: Vec::new(),
             nodes: vec![NodeRt::default(); cfg.cluster.nodes.len()],
             cuts: Vec::new(),
             rng_link: Stream::new(cfg.seed, "cluster/link"),
             scratch,
             changes: Vec::new(),
+            bounced: Vec::new(),
             ring,
             cfg: cfg.cluster.clone(),
         }
@@ -233,6 +307,49 @@ impl Durability {
             .unwrap_or(SimTime::ZERO);
     }
 
+    /// Appends a write to partition `p` of `topic` on its leader now: its log position, its
+    /// copies to the followers and its sync. Returns it with the instant it commits, or
+    /// `None` under group commit (the group's sync decides).
+    fn write(&mut self, now: SimTime, topic: u32, p: u32) -> (u32, Safety, Option<SimTime>) {
+        let place = &mut self.places[topic as usize][p as usize];
+        place.log_end += 1;
+        let leader = place.replicas[0];
+        let mut safety = Safety {
+            seq: place.log_end,
+            written: now,
+            all_at: now,
+            ..Safety::default()
+        };
+        for i in 1..self.places[topic as usize][p as usize].replicas.len() {
+            let f = self.places[topic as usize][p as usize].replicas[i];
+            let mut arrives = now.after(sample(&self.cfg.link, &mut self.rng_link));
+            if let Some(heal) = self.cut_until(now, Endpoint::Node(leader), Endpoint::Node(f)) {
+                arrives = arrives.max(heal); // held back until the link heals
+            }
+            safety.replicated_at = safety.replicated_at.min(arrives);
+            safety.all_at = safety.all_at.max(arrives);
+        }
+        let node = &mut self.nodes[leader as usize];
+        let local = match self.cfg.persistence {
+            Persistence::Off => now,
+            Persistence::Fsync { cost } => {
+                node.disk_free = node.disk_free.max(now).after(cost);
+                safety.durable_at = node.disk_free;
+                safety.durable_at
+            }
+            Persistence::GroupCommit { .. } => return (leader, safety, None),
+        };
+        (leader, safety, Some(self.commit_at(&safety, local)))
+    }
+
+    /// The commit instant of a write stored locally at `local`.
+    fn commit_at(&self, safety: &Safety, local: SimTime) -> SimTime {
+        match self.cfg.ack {
+            AckMode::Leader => local,
+            AckMode::All => local.max(safety.all_at),
+        }
+    }
+
     /// Figures of every node.
     pub(super) fn node_stats(&self, end: SimTime) -> Vec<NodeStats> {
         (0..self.nodes.len())
@@ -257,6 +374,13 @@ impl Durability {
             })
             .collect()
     }
+
+    /// The message is still in its partition's log (retention by count and age).
+    fn retained(&self, place: &Place, safety: &Safety, now: SimTime) -> bool {
+        let r = self.cfg.retention;
+        place.log_end - safety.seq < r.max_messages
+            && r.max_age.is_none_or(|age| now.since(safety.written) <= age)
+    }
 }
 
 /// What happens to the messages of a partition whose leader crashed.
@@ -264,7 +388,7 @@ impl Durability {
 enum Fate {
     /// A follower takes over: messages a follower had survive.
     Replicated,
-    /// The leader restarts and replays its log: synced, retained messages survive.
+    /// The leader restarts and replays its log: retained messages survive.
     Replayed,
     /// Nothing survives.
     Gone,
@@ -279,7 +403,15 @@ impl Broker {
         }
     }
 
-    /// Partition `p` of `topic` cannot be consumed now (failover, replay, no node up).
+    /// Writes failed by a crash since the last call: the loop hands them to their publishers.
+    pub fn take_bounced(&mut self) -> Vec<Bounce> {
+        self.dur
+            .as_mut()
+            .map(|d| std::mem::take(&mut d.bounced))
+            .unwrap_or_default()
+    }
+
+    /// Some partition of `topic` cannot be consumed now (failover, replay, no node up).
     #[inline]
     pub(super) fn gated(&self, now: SimTime, topic: u32) -> bool {
         self.dur
@@ -287,7 +419,7 @@ impl Broker {
             .is_some_and(|d| now < d.down_max[topic as usize])
     }
 
-    /// With [`Broker::gated`] true: whether partition `p` of `topic` is the unavailable one.
+    /// With [`Broker::gated`] true: whether partition `p` of `topic` is an unavailable one.
     pub(super) fn part_unavailable(&self, now: SimTime, topic: u32, p: u32) -> bool {
         self.dur
             .as_ref()
@@ -299,87 +431,51 @@ impl Broker {
         self.dur.as_ref().and_then(|d| d.refusal(now, topic, p))
     }
 
-    /// A message was accepted into slot `mi`: append it to its partition's log, send its
-    /// copies, sync it, and acknowledge it now or schedule the acknowledgement. Returns true
-    /// when the acknowledgement is still to come (the caller then counts a live reference).
-    pub(super) fn on_accepted<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32) -> bool {
+    /// Writes a publish to its partition's leader. Returns `Some(safety)` when it commits at
+    /// once (the caller admits it now); otherwise its commit is scheduled (`Written`) or left
+    /// to the leader's group commit.
+    pub(super) fn write<O: Observer>(&mut self, cx: &mut Cx<O>, w: Write) -> Option<Write> {
         let now = cx.now();
-        let (topic, p) = {
-            let m = self.msgs.get(mi);
-            (m.topic, m.partition)
+        let d = self.dur.as_mut()?;
+        let (leader, safety, commit) = d.write(now, w.topic, w.partition);
+        let mut w = Write {
+            leader,
+            safety,
+            live: true,
+            ..w
         };
-        let generation = self.msgs.generation(mi);
-        let Some(d) = self.dur.as_mut() else {
-            return false;
-        };
-        let place = &mut d.places[topic as usize][p as usize];
-        place.log_end += 1;
-        let seq = place.log_end;
-        let leader = place.replicas[0];
-        let mut md = MsgDur {
-            seq,
-            accepted: now,
-            all_at: now,
-            ..MsgDur::default()
-        };
-        for i in 1..d.places[topic as usize][p as usize].replicas.len() {
-            let f = d.places[topic as usize][p as usize].replicas[i];
-            let mut arrives = now.after(sample(&d.cfg.link, &mut d.rng_link));
-            if let Some(heal) = d.cut_until(now, Endpoint::Node(leader), Endpoint::Node(f)) {
-                arrives = arrives.max(heal); // held back until the link heals
+        if commit == Some(now) {
+            return Some(w);
+        }
+        let slot = match d.free_writes.pop() {
+            Some(i) => {
+                w.generation = d.writes[i as usize].generation.wrapping_add(1);
+                d.writes[i as usize] = w;
+                i
             }
-            md.replicated_at = md.replicated_at.min(arrives);
-            md.all_at = md.all_at.max(arrives);
-        }
-        let node = &mut d.nodes[leader as usize];
-        node.accepted += 1;
-        let local = match d.cfg.persistence {
-            Persistence::Off => Some(now),
-            Persistence::Fsync { cost } => {
-                node.disk_free = node.disk_free.max(now).after(cost);
-                md.durable_at = node.disk_free;
-                Some(md.durable_at)
+            None => {
+                d.writes.push(w);
+                (d.writes.len() - 1) as u32
             }
-            Persistence::GroupCommit { .. } => None,
         };
-        if d.msgs.len() <= mi as usize {
-            d.msgs.resize(mi as usize + 1, MsgDur::default());
+        let generation = w.generation;
+        match commit {
+            Some(at) => {
+                let _ = cx.sched.at(at, SimEvent::Written { slot, generation });
+            }
+            None => self.join_group(cx, leader, slot),
         }
-        let ack_mode = d.cfg.ack;
-        let Some(local) = local else {
-            md.ack_pending = true;
-            d.msgs[mi as usize] = md;
-            self.join_group(cx, leader, mi, generation);
-            return true;
-        };
-        let ack_at = match ack_mode {
-            AckMode::Leader => local,
-            AckMode::All => local.max(md.all_at),
-        };
-        md.ack_pending = ack_at > now;
-        d.msgs[mi as usize] = md;
-        if ack_at > now {
-            let _ = cx.sched.at(
-                ack_at,
-                SimEvent::Ack {
-                    message: mi,
-                    generation,
-                },
-            );
-            return true;
-        }
-        self.emit_acked(cx, mi);
-        false
+        None
     }
 
-    /// A message joins its leader's group commit; a full group is synced at once.
-    fn join_group<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32, mi: u32, generation: u32) {
+    /// A write joins its leader's group commit; a full group is synced at once.
+    fn join_group<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32, slot: u32) {
         let Some(d) = self.dur.as_mut() else { return };
         let Persistence::GroupCommit { every, within, .. } = d.cfg.persistence else {
             return;
         };
         let rt = &mut d.nodes[node as usize];
-        rt.group.push((mi, generation));
+        rt.group.push(slot);
         if rt.group.len() == 1 {
             let epoch = rt.epoch;
             cx.sched.after(within, SimEvent::Commit { node, epoch });
@@ -398,8 +494,8 @@ impl Broker {
         }
     }
 
-    /// One sync of `node`'s waiting group: each message is durable when it ends, and is
-    /// acknowledged then (or when its copies arrive, with ack `All`).
+    /// One sync of `node`'s waiting group: each write is durable when it ends, and commits
+    /// then (or when its copies arrive, with ack `All`).
     fn commit<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32) {
         let now = cx.now();
         let Some(d) = self.dur.as_mut() else { return };
@@ -410,55 +506,46 @@ impl Broker {
         rt.disk_free = rt.disk_free.max(now).after(cost);
         rt.epoch = rt.epoch.wrapping_add(1);
         let done = rt.disk_free;
-        let group = std::mem::take(&mut rt.group);
-        for &(mi, generation) in &group {
-            if !self.msgs.is_live(mi, generation) {
-                continue;
-            }
-            let md = &mut d.msgs[mi as usize];
-            if !md.ack_pending {
-                continue; // lost in a crash
-            }
-            md.durable_at = done;
-            let ack_at = match d.cfg.ack {
-                AckMode::Leader => done,
-                AckMode::All => done.max(md.all_at),
-            };
-            let _ = cx.sched.at(
-                ack_at,
-                SimEvent::Ack {
-                    message: mi,
-                    generation,
-                },
-            );
+        for i in 0..d.nodes[node as usize].group.len() {
+            let slot = d.nodes[node as usize].group[i];
+            let w = &mut d.writes[slot as usize];
+            w.safety.durable_at = done;
+            let (safety, generation) = (w.safety, w.generation);
+            let at = d.commit_at(&safety, done);
+            let _ = cx.sched.at(at, SimEvent::Written { slot, generation });
         }
-        // Keep the allocation for the next group.
-        let rt = &mut d.nodes[node as usize];
-        if rt.group.is_empty() {
-            rt.group = group;
-            rt.group.clear();
-        }
+        d.nodes[node as usize].group.clear();
     }
 
-    /// A scheduled acknowledgement is due.
-    pub fn on_ack<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32, generation: u32) {
-        if !self.msgs.is_live(mi, generation) {
-            return;
+    /// A write's commit instant came: the message is admitted, fanned out and acknowledged.
+    pub fn on_written<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        slot: u32,
+        generation: u32,
+    ) -> Result<(), BrokerError> {
+        let Some(d) = self.dur.as_mut() else {
+            return Ok(());
+        };
+        let w = d.writes[slot as usize];
+        if !w.live || w.generation != generation {
+            return Ok(()); // failed with its leader
         }
+        d.writes[slot as usize].live = false;
+        d.free_writes.push(slot);
+        self.accept(cx, w.topic, w.key, w.id, w.partition, w.since, Some(w))?;
+        Ok(())
+    }
+
+    /// Records where a committed message is safe, counts it for its leader and emits its
+    /// acknowledgement.
+    pub(super) fn committed<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32, w: &Write) {
         let Some(d) = self.dur.as_mut() else { return };
-        let md = &mut d.msgs[mi as usize];
-        if !md.ack_pending {
-            return; // lost, or acknowledged by a failover
+        if d.msgs.len() <= mi as usize {
+            d.msgs.resize(mi as usize + 1, Safety::default());
         }
-        md.ack_pending = false;
-        self.emit_acked(cx, mi);
-        self.release(mi, 1);
-    }
-
-    fn emit_acked<O: Observer>(&mut self, cx: &mut Cx<O>, mi: u32) {
-        if let Some(d) = self.dur.as_mut() {
-            d.msgs[mi as usize].acked = true;
-        }
+        d.msgs[mi as usize] = w.safety;
+        d.nodes[w.leader as usize].accepted += 1;
         let m = self.msgs.get(mi);
         let latency = cx.now().since(m.published);
         let mut e = Event::topic(cx.now(), m.topic, Kind::MessageAcked { latency });
@@ -474,7 +561,6 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         self.dispatch_topic(cx, topic)
     }
-
     /// Node `node` crashes: it loses its memory and restarts after `lasting`.
     pub fn node_crash<O: Observer>(
         &mut self,
@@ -493,7 +579,7 @@ impl Broker {
         let rt = &mut d.nodes[node as usize];
         rt.crashes += 1;
         rt.down_since = now;
-        let group = std::mem::take(&mut rt.group);
+        rt.group.clear();
         rt.epoch = rt.epoch.wrapping_add(1);
         let persistence = d.cfg.persistence != Persistence::Off;
         let restart = now.after(lasting);
@@ -525,8 +611,8 @@ impl Broker {
         }
         cx.emit(Event::cluster(now, Kind::NodeDown { node }));
         cx.sched.after(lasting, SimEvent::NodeUp(node));
+        self.bounce_writes(cx, node);
         self.apply_fates(cx, &fates)?;
-        self.ack_survivors(cx, &group);
         self.replace(cx, MoveReason::Crash, node);
         self.schedule_available(cx);
         Ok(())
@@ -550,11 +636,11 @@ impl Broker {
                 continue;
             };
             let d = self.dur.as_ref().expect("cluster state");
-            let md = d.msgs[mi as usize];
+            let safety = d.msgs[mi as usize];
             let place = d.place(topic, p);
             let survives = match fate {
-                Fate::Replicated => md.replicated_at <= now,
-                Fate::Replayed => md.durable_at <= now && d.retained(place, &md, now),
+                Fate::Replicated => safety.replicated_at <= now,
+                Fate::Replayed => safety.durable_at <= now && d.retained(place, &safety, now),
                 Fate::Gone => false,
             };
             let resume = place.available_at;
@@ -580,7 +666,6 @@ impl Broker {
             }
             d = del.next;
         }
-        let acked = self.dur.as_ref().is_some_and(|x| x.msgs[mi as usize].acked);
         for &d in &alive {
             let delivering = self.dels.get(d).status == Status::Delivering;
             if delivering {
@@ -591,25 +676,62 @@ impl Broker {
                 }
             }
             if !survives {
-                self.lose(cx, d, acked)?;
+                self.lose(cx, d)?;
             }
-        }
-        if !survives {
-            self.cancel_ack(mi);
         }
         Ok(())
     }
 
-    /// The acknowledgement of a lost message will never come.
-    fn cancel_ack(&mut self, mi: u32) {
+    /// Writes on a crashed leader that had not committed fail back to their publishers.
+    fn bounce_writes<O: Observer>(&mut self, cx: &mut Cx<O>, node: u32) {
         let Some(d) = self.dur.as_mut() else { return };
-        if std::mem::take(&mut d.msgs[mi as usize].ack_pending) {
-            self.release(mi, 1);
+        for slot in 0..d.writes.len() {
+            let w = &mut d.writes[slot];
+            if !w.live || w.leader != node {
+                continue;
+            }
+            w.live = false;
+            let w = *w;
+            d.free_writes.push(slot as u32);
+            let reason = Refusal::BrokerCrash;
+            let kind = Kind::PublishRefused {
+                attempt: w.attempt,
+                reason,
+            };
+            let mut e = Event::topic(cx.now(), w.topic, kind);
+            e.message = w.id;
+            cx.emit(e);
+            d.bounced.push(Bounce {
+                publisher: w.publisher,
+                id: w.id,
+                key: w.key,
+                attempts: w.attempt,
+                since: w.since,
+            });
         }
     }
 
+    /// Writes still uncommitted when the run ends: their publishers never hear back.
+    pub fn pending_writes(&mut self) -> Vec<Bounce> {
+        let Some(d) = self.dur.as_mut() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for w in d.writes.iter_mut().filter(|w| w.live) {
+            w.live = false;
+            out.push(Bounce {
+                publisher: w.publisher,
+                id: w.id,
+                key: w.key,
+                attempts: w.attempt,
+                since: w.since,
+            });
+        }
+        out
+    }
+
     /// Delivery `d` (queued, failed or waiting to retry) is lost: terminal.
-    fn lose<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32, acked: bool) -> Result<(), BrokerError> {
+    fn lose<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
         match self.dels.get(d).status {
             Status::Queued => self.unqueue(d),
             Status::RetryScheduled => {
@@ -623,32 +745,9 @@ impl Broker {
             _ => {}
         }
         self.transition(d, Status::Lost)?;
-        cx.emit(self.delivery_event(cx.now(), d, Kind::MessageLost { acked }));
+        cx.emit(self.delivery_event(cx.now(), d, Kind::MessageLost));
         self.settle(d);
         Ok(())
-    }
-
-    /// Messages of a crashed node's unsynced group that survived on a follower are
-    /// acknowledged by the new leader once it has taken over.
-    fn ack_survivors<O: Observer>(&mut self, cx: &mut Cx<O>, group: &[(u32, u32)]) {
-        for &(mi, generation) in group {
-            if !self.msgs.is_live(mi, generation) {
-                continue;
-            }
-            let Some(d) = self.dur.as_ref() else { return };
-            if !d.msgs[mi as usize].ack_pending {
-                continue;
-            }
-            let m = self.msgs.get(mi);
-            let at = d.place(m.topic, m.partition).available_at.max(cx.now());
-            let _ = cx.sched.at(
-                at,
-                SimEvent::Ack {
-                    message: mi,
-                    generation,
-                },
-            );
-        }
     }
 
     /// Places every partition again after a change of the ring (pinned ones keep their
@@ -668,7 +767,8 @@ impl Broker {
                 d.ring.replicas(place.key, &mut d.scratch);
                 let from = place.replicas.first().copied().unwrap_or(NONE);
                 let to = d.scratch.first().copied().unwrap_or(NONE);
-                if from != to {
+                // A partition going offline or coming back to the same node did not move.
+                if from != to && from != NONE && to != NONE {
                     moved += 1;
                     let kind = Kind::PartitionMoved {
                         partition: p as u32,
@@ -790,14 +890,5 @@ impl Broker {
         d.cuts.retain(|c| c.2 > now);
         d.cuts.push((a, b, now.after(lasting)));
         cx.emit(Event::cluster(now, Kind::LinkCut { a, b, lasting }));
-    }
-}
-
-impl Durability {
-    /// The message is still in its partition's log (retention by count and age).
-    fn retained(&self, place: &Place, md: &MsgDur, now: SimTime) -> bool {
-        let r = self.cfg.retention;
-        place.log_end - md.seq < r.max_messages
-            && r.max_age.is_none_or(|age| now.since(md.accepted) <= age)
     }
 }

@@ -13,7 +13,7 @@
 pub mod backpressure;
 pub mod dead_letter;
 mod durability;
-pub use durability::{NodeStats, RingChange};
+pub use durability::{Bounce, NodeStats, RingChange};
 pub mod lifecycle;
 mod membership;
 mod partition;
@@ -255,6 +255,8 @@ pub enum Published {
     Accepted,
     /// Refused by the Reject policy of a full queue.
     Rejected,
+    /// Written to its leader, committed later (then admitted and acknowledged).
+    Pending,
     /// Refused before admission: its publisher may try again.
     Refused {
         /// The message id (kept by a retry).
@@ -433,10 +435,22 @@ impl Broker {
         self.subs[sub as usize].failure_rate = rate;
     }
 
-    /// A publish to `topic`: a new message id, then [`Broker::publish_attempt`].
+    /// A publish to `topic` by no publisher in particular (tests).
     pub fn publish<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
+        topic: u32,
+        key: Option<u32>,
+    ) -> Result<Published, BrokerError> {
+        self.publish_from(cx, NONE, topic, key)
+    }
+
+    /// A publish by `publisher` to `topic`: a new message id, then
+    /// [`Broker::publish_attempt`].
+    pub fn publish_from<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        publisher: u32,
         topic: u32,
         key: Option<u32>,
     ) -> Result<Published, BrokerError> {
@@ -446,14 +460,17 @@ impl Broker {
         e.message = id;
         e.key = key.unwrap_or(NONE);
         cx.emit(e);
-        self.publish_attempt(cx, topic, key, id, 1, cx.now())
+        self.publish_attempt(cx, publisher, topic, key, id, 1, cx.now())
     }
 
-    /// Attempt `attempt` of publishing message `id` (first tried at `since`): refusal when
-    /// its partition is unavailable, admission, fan-out, then dispatch.
+    /// Attempt `attempt` of publishing message `id` (first tried at `since`): refused when
+    /// its partition is unavailable; with the cluster model, written to the partition's
+    /// leader and accepted when it commits; otherwise accepted at once.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish_attempt<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
+        publisher: u32,
         topic: u32,
         key: Option<u32>,
         id: u64,
@@ -461,12 +478,36 @@ impl Broker {
         since: SimTime,
     ) -> Result<Published, BrokerError> {
         let partition = partition::of(key, id, self.topics[topic as usize].partitions);
-        if let Some(reason) = self.refusal(cx.now(), topic, partition) {
-            let mut e = Event::topic(cx.now(), topic, Kind::PublishRefused { attempt, reason });
-            e.message = id;
-            cx.emit(e);
-            return Ok(Published::Refused { id, reason });
+        if self.dur.is_some() {
+            if let Some(reason) = self.refusal(cx.now(), topic, partition) {
+                let kind = Kind::PublishRefused { attempt, reason };
+                let mut e = Event::topic(cx.now(), topic, kind);
+                e.message = id;
+                cx.emit(e);
+                return Ok(Published::Refused { id, reason });
+            }
+            let w = durability::Write::new(publisher, topic, key, id, attempt, since, partition);
+            return match self.write(cx, w) {
+                Some(w) => self.accept(cx, topic, key, id, partition, since, Some(w)),
+                None => Ok(Published::Pending),
+            };
         }
+        self.accept(cx, topic, key, id, partition, since, None)
+    }
+
+    /// Admission, fan-out, then dispatch of message `id`; `committed` is its write, with the
+    /// cluster model (the message is acknowledged as it is admitted).
+    #[allow(clippy::too_many_arguments)]
+    fn accept<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        key: Option<u32>,
+        id: u64,
+        partition: u32,
+        since: SimTime,
+        committed: Option<durability::Write>,
+    ) -> Result<Published, BrokerError> {
         if !self.admit(cx, topic, id)? {
             return Ok(Published::Rejected);
         }
@@ -490,8 +531,8 @@ impl Broker {
             live: fanout as u32,
             in_order: false,
         });
-        if self.dur.is_some() && self.on_accepted(cx, m.idx) {
-            self.msgs.get_mut(m.idx).live += 1; // held until its acknowledgement
+        if let Some(w) = &committed {
+            self.committed(cx, m.idx, w);
         }
         // Build the sibling list back to front so that `first` is the first consumer.
         for i in (0..fanout as usize).rev() {
@@ -518,9 +559,7 @@ impl Broker {
             d = self.dels.get(d).next;
         }
         if fanout == 0 {
-            if self.msgs.get(m.idx).live == 0 {
-                self.msgs.remove(m.idx);
-            }
+            self.msgs.remove(m.idx);
             return Ok(Published::Accepted);
         }
         self.note_batch_entry(cx, topic);

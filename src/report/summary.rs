@@ -157,10 +157,8 @@ pub struct TopicDurability {
     pub publish_refused_count: u64,
     /// Messages whose publisher gave up (or was still retrying at the end).
     pub abandoned_count: u64,
-    /// Deliveries lost in a crash (their message was on no surviving node).
+    /// Deliveries lost in a crash (their message, acknowledged, was on no surviving node).
     pub lost_count: u64,
-    /// Of those, deliveries of messages that had been acknowledged to their publisher.
-    pub lost_acked_count: u64,
     /// First publish attempt → acknowledgement to the publisher.
     pub publish_latency_s: LatencyJson,
 }
@@ -325,7 +323,6 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
                     publish_refused_count: c.refused,
                     abandoned_count: c.abandoned,
                     lost_count: c.lost,
-                    lost_acked_count: c.lost_acked,
                     publish_latency_s: m.ack_latency[i].stats().into(),
                 }),
             },
@@ -410,7 +407,11 @@ fn cluster_summary(cfg: &Config, outcome: &Outcome) -> ClusterSummary {
     ClusterSummary {
         nodes: Ordered(nodes),
         partitions_total,
-        partitions_moved: outcome.ring_changes.iter().map(|c| u64::from(c.moved)).sum(),
+        partitions_moved: outcome
+            .ring_changes
+            .iter()
+            .map(|c| u64::from(c.moved))
+            .sum(),
         ring_changes,
     }
 }

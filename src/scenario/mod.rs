@@ -807,7 +807,10 @@ impl Ctx<'_> {
             }
             if out.insert(n.0.clone(), i as u32).is_some() {
                 let q = quoted(&n.0);
-                return Err(self.err(&["cluster", &q, &q], format!("node `{n}` is declared twice")));
+                return Err(self.err(
+                    &["cluster", &q, &q],
+                    format!("node `{n}` is declared twice"),
+                ));
             }
         }
         if out.len() > 64 {
@@ -826,7 +829,12 @@ impl Ctx<'_> {
         let mut c = config::ClusterConfig::single();
         if let Some(spec) = &s.cluster {
             let o = v.cluster.unwrap_or_default();
-            c.nodes = spec.nodes.iter().chain(&spec.standby).map(|n| n.0.clone()).collect();
+            c.nodes = spec
+                .nodes
+                .iter()
+                .chain(&spec.standby)
+                .map(|n| n.0.clone())
+                .collect();
             c.standby = spec.standby.len() as u32;
             c.vnodes = spec.vnodes.0 as u32;
             c.replication = o.replication.unwrap_or(spec.replication).0 as u32;
@@ -842,13 +850,19 @@ impl Ctx<'_> {
                     c.replication,
                     c.nodes.len()
                 );
-                return Err(self.err_first(&[&["variants", "replication"], &["cluster", "replication"]], msg));
+                return Err(self.err_first(
+                    &[&["variants", "replication"], &["cluster", "replication"]],
+                    msg,
+                ));
             }
         } else if v.cluster.is_some() {
             let vq = quoted(&v.name.0);
             return Err(self.err(
                 &["variants", &vq, "cluster"],
-                format!("variant `{}` changes the cluster, but the scenario declares none", v.name),
+                format!(
+                    "variant `{}` changes the cluster, but the scenario declares none",
+                    v.name
+                ),
             ));
         }
         c.persistence = match broker.persistence {
@@ -877,7 +891,12 @@ impl Ctx<'_> {
                 max_age: r.max_age.map(|a| a.0),
             };
         }
-        if no_log && let Some(sub) = s.subscribers.iter().find(|x| x.start == StartSpec::Earliest) {
+        if no_log
+            && let Some(sub) = s
+                .subscribers
+                .iter()
+                .find(|x| x.start == StartSpec::Earliest)
+        {
             let q = quoted(&sub.id.0);
             return Err(self.err(
                 &["subscribers", &q, "start"],
