@@ -110,6 +110,10 @@ impl<'c, O: Observer> Sim<'c, O> {
             retries: Vec::new(),
             free_retries: Vec::new(),
         };
+        sim.broker.announce_nodes(&mut Cx {
+            sched: &mut sim.sched,
+            obs: &mut sim.obs,
+        });
         for (i, s) in cfg.subscribers.iter().enumerate() {
             if s.subscribed {
                 let mut cx = Cx {
@@ -174,11 +178,16 @@ impl<'c, O: Observer> Sim<'c, O> {
         if !self.cfg.drain {
             return (next > horizon).then_some(horizon);
         }
-        if next > horizon && self.broker.pending() == 0 {
+        if next > horizon && self.broker.pending() == 0 && self.publishes_settled() {
             return Some(self.sched.now().max(horizon));
         }
         let drain_end = horizon.after(self.cfg.drain_max);
         (next > drain_end).then_some(drain_end)
+    }
+
+    /// No publisher retry and no uncommitted write is waiting: a drain may stop.
+    fn publishes_settled(&self) -> bool {
+        self.retries.iter().all(|r| !r.live) && self.broker.writes_pending() == 0
     }
 
     fn finish(&mut self, end: SimTime) {

@@ -12,6 +12,13 @@
 //! flight" as pending, and pending deliveries are discarded at unsubscribe), and a
 //! `late_ack` is not a lifecycle event: it may follow a terminal event or an attempt that
 //! already failed, but never names an attempt that is still open or not yet made.
+//!
+//! A trace of the cluster model opens with `node_joined` events. There a publish is admitted
+//! when it commits, possibly much later: each `message_published` must then be resolved by
+//! exactly one of `message_acked` (accepted; its fan-out follows at once), `message_rejected`
+//! or `publish_abandoned`, with `publish_refused` attempts numbered 1, 2, … in between; a
+//! `message_lost` ends a queued, failed or waiting delivery, and the laws count `lost` and
+//! `abandoned`.
 
 use crate::error::InputError;
 use serde::Deserialize;
@@ -79,11 +86,19 @@ pub struct TopicTally {
     pub subscribers: i64,
     /// `delivered` events flagged `out_of_order`.
     pub ordering_violations: u64,
+    /// `message_lost` events.
+    pub lost: u64,
+    /// `publish_abandoned` events.
+    pub abandoned: u64,
+    /// `publish_refused` events.
+    pub refused: u64,
+    /// `message_acked` events.
+    pub acked: u64,
 }
 
 impl TopicTally {
     /// (summary.json field, value, required by the contract).
-    fn fields(&self) -> [(&'static str, i64, bool); 17] {
+    fn fields(&self) -> [(&'static str, i64, bool); 21] {
         let c = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         [
             ("published_count", c(self.published), true),
@@ -103,6 +118,10 @@ impl TopicTally {
             ("backpressure_count", c(self.backpressure), false),
             ("batch_count", c(self.batches), false),
             ("ordering_violations", c(self.ordering_violations), false),
+            ("lost_count", c(self.lost), false),
+            ("abandoned_count", c(self.abandoned), false),
+            ("publish_refused_count", c(self.refused), false),
+            ("acked_count", c(self.acked), false),
         ]
     }
 }
@@ -128,6 +147,8 @@ pub struct SubTally {
     pub discarded: u64,
     /// Handlings flagged `duplicate`.
     pub duplicates: u64,
+    /// `message_lost` events.
+    pub lost: u64,
 }
 
 impl SubTally {
@@ -151,8 +172,8 @@ struct Line<'a> {
     t_ns: u64,
     #[serde(borrow)]
     event: Cow<'a, str>,
-    #[serde(borrow)]
-    topic: Cow<'a, str>,
+    #[serde(borrow, default)]
+    topic: Option<Cow<'a, str>>,
     message: Option<u64>,
     #[serde(borrow, default)]
     subscriber: Option<Cow<'a, str>>,
@@ -164,6 +185,8 @@ struct Line<'a> {
     out_of_order: Option<bool>,
     #[serde(borrow, default)]
     member: Option<Cow<'a, str>>,
+    /// `publish_abandoned`: attempts made.
+    attempts: Option<u32>,
 }
 
 /// Where a live delivery is; terminal states are not kept (the delivery is forgotten).
@@ -192,6 +215,8 @@ struct Publish {
     rejected: bool,
     /// Subscribers that got a delivery of it.
     fanned: BTreeSet<u32>,
+    /// Already counted as accepted (cluster model: at its `message_acked`).
+    counted: bool,
 }
 
 /// The streaming checker of one trace. Feed it lines with [`Checker::line`], then
@@ -211,6 +236,13 @@ pub struct Checker {
     last_message: Option<u64>,
     violations: Vec<Violation>,
     more: u64,
+    /// A cluster-model trace (it opened with `node_joined`).
+    cluster: bool,
+    /// Cluster model: published messages not yet acked, rejected or abandoned, with their
+    /// topic and refused attempts.
+    outstanding: BTreeMap<u64, (u32, u32)>,
+    /// `partition_moved` events.
+    pub partitions_moved: u64,
 }
 
 /// What a trace says, with what it breaks.
@@ -228,6 +260,8 @@ pub struct TraceResult {
     pub violations: Vec<Violation>,
     /// Violations beyond those kept.
     pub more: u64,
+    /// `partition_moved` events.
+    pub partitions_moved: u64,
 }
 
 impl Checker {
@@ -266,8 +300,101 @@ impl Checker {
             ));
         }
         self.last_t = self.last_t.max(parsed.t_ns);
-        let topic = self.topic_id(&parsed.topic);
+        let Some(name) = parsed.topic.as_deref() else {
+            return self.cluster_event(&parsed);
+        };
+        let topic = self.topic_id(name);
         self.event(&parsed, topic);
+    }
+
+    /// An event about a node or a link (no topic).
+    fn cluster_event(&mut self, l: &Line) {
+        match &*l.event {
+            "node_joined" => {
+                if self.last_message.is_none() {
+                    self.cluster = true;
+                }
+            }
+            "node_down" | "node_up" | "node_left" | "link_cut" => {}
+            other => self.flag(format!("`{other}` without a topic")),
+        }
+        if !self.cluster {
+            self.flag(format!(
+                "`{}` in a trace that did not open with `node_joined`",
+                l.event
+            ));
+        }
+    }
+
+    /// Cluster model: the message a publish event is about must be outstanding; a resolving
+    /// event removes it.
+    fn outstanding(&mut self, l: &Line, topic: u32, resolves: bool) -> Option<(u32, u32)> {
+        let Some(m) = l.message else {
+            self.flag(format!("`{}` without a message id", l.event));
+            return None;
+        };
+        let found = if resolves {
+            self.outstanding.remove(&m)
+        } else {
+            self.outstanding.get(&m).copied()
+        };
+        match found {
+            Some(o) if o.0 == topic => Some(o),
+            _ => {
+                self.flag(format!(
+                    "`{}` of message {m}, which is not a publish of this topic awaiting its outcome",
+                    l.event
+                ));
+                None
+            }
+        }
+    }
+
+    fn refused(&mut self, l: &Line, topic: u32) {
+        self.tally(topic).refused += 1;
+        let Some((_, n)) = self.outstanding(l, topic, false) else {
+            return;
+        };
+        let m = l.message.unwrap_or_default();
+        if l.attempt != Some(n + 1) {
+            self.flag(format!(
+                "`publish_refused` of message {m}: attempt {:?}, expected {}",
+                l.attempt,
+                n + 1
+            ));
+        }
+        self.outstanding.insert(m, (topic, n + 1));
+    }
+
+    fn abandoned(&mut self, l: &Line, topic: u32) {
+        self.tally(topic).abandoned += 1;
+        if let Some((_, n)) = self.outstanding(l, topic, true)
+            && l.attempts.is_some_and(|a| a < n)
+        {
+            self.flag(format!(
+                "`publish_abandoned` of message {}: {:?} attempts, but {n} were refused",
+                show(l.message),
+                l.attempts
+            ));
+        }
+    }
+
+    /// Cluster model: the message commits; its fan-out follows.
+    fn acked(&mut self, l: &Line, topic: u32) {
+        self.close_publish();
+        let t = self.tally(topic);
+        t.acked += 1;
+        t.accepted += 1;
+        if self.outstanding(l, topic, true).is_none() {
+            return;
+        }
+        self.publish = Some(Publish {
+            message: l.message.unwrap_or_default(),
+            topic,
+            rejected: false,
+            fanned: BTreeSet::new(),
+            counted: true,
+        });
     }
 
     fn topic_id(&mut self, name: &str) -> u32 {
@@ -293,9 +420,12 @@ impl Checker {
             "batch_flush" => self.tally(topic).batches += 1,
             "strategy_swapped" => {}
             "message_enqueued" | "delivering" | "delivered" | "failed" | "retry_scheduled"
-            | "dead_letter" | "message_dropped" | "message_discarded" | "late_ack" => {
-                self.delivery_event(l, topic)
-            }
+            | "dead_letter" | "message_dropped" | "message_discarded" | "late_ack"
+            | "message_lost" => self.delivery_event(l, topic),
+            "message_acked" if self.cluster => self.acked(l, topic),
+            "publish_refused" if self.cluster => self.refused(l, topic),
+            "publish_abandoned" if self.cluster => self.abandoned(l, topic),
+            "partition_moved" if self.cluster => self.partitions_moved += 1,
             other => self.flag(format!("unknown event `{other}`")),
         }
     }
@@ -338,7 +468,8 @@ impl Checker {
         Some(id)
     }
 
-    /// Closes the previous publish (accepted unless rejected) and opens this one.
+    /// Closes the previous publish (accepted unless rejected) and opens this one (in the
+    /// cluster model, it awaits its outcome).
     fn published(&mut self, l: &Line, topic: u32) {
         self.close_publish();
         self.tally(topic).published += 1;
@@ -353,11 +484,16 @@ impl Checker {
             ));
         }
         self.last_message = Some(message);
+        if self.cluster {
+            self.outstanding.insert(message, (topic, 0));
+            return;
+        }
         self.publish = Some(Publish {
             message,
             topic,
             rejected: false,
             fanned: BTreeSet::new(),
+            counted: false,
         });
     }
 
@@ -365,6 +501,7 @@ impl Checker {
     fn close_publish(&mut self) {
         if let Some(p) = self.publish.take()
             && !p.rejected
+            && !p.counted
         {
             self.tally(p.topic).accepted += 1;
         }
@@ -372,6 +509,11 @@ impl Checker {
 
     fn rejected(&mut self, l: &Line, topic: u32) {
         self.tally(topic).rejected += 1;
+        if self.cluster {
+            // Admission comes at the commit, before the acknowledgement.
+            self.outstanding(l, topic, true);
+            return;
+        }
         match &mut self.publish {
             // Admission comes before fan-out, so a rejected publish has no deliveries.
             Some(p) if Some(p.message) == l.message && p.topic == topic && !p.rejected && p.fanned.is_empty() => {
@@ -422,6 +564,7 @@ impl Checker {
             }
             "message_dropped" => (t.dropped, s.dropped) = (t.dropped + 1, s.dropped + 1),
             "message_discarded" => (t.discarded, s.discarded) = (t.discarded + 1, s.discarded + 1),
+            "message_lost" => (t.lost, s.lost) = (t.lost + 1, s.lost + 1),
             "late_ack" => {
                 t.late_acks += 1;
                 (t.duplicates, s.duplicates) = (t.duplicates + dup, s.duplicates + dup);
@@ -445,6 +588,7 @@ impl Checker {
             "message_enqueued" => Some("queued"),
             "message_dropped" => Some("dropped"),
             "message_discarded" => Some("discarded"),
+            "message_lost" => Some("lost"),
             "late_ack" => None,
             other => Some(other),
         };
@@ -555,6 +699,15 @@ impl Checker {
     /// Finishes the trace: closes the last publish and counts what is still pending.
     pub fn finish(mut self) -> TraceResult {
         self.close_publish();
+        let unresolved: Vec<u64> = self.outstanding.keys().copied().collect();
+        for m in unresolved {
+            self.push(Violation {
+                line: None,
+                message: format!(
+                    "message {m} was published but never acked, rejected or abandoned"
+                ),
+            });
+        }
         let mut unresolved = Vec::new();
         for (&(message, sub), live) in &self.live {
             self.topics[live.topic as usize].1.pending += 1;
@@ -575,6 +728,7 @@ impl Checker {
             self.violations.extend(conservation(name, t));
         }
         TraceResult {
+            partitions_moved: self.partitions_moved,
             lines: self.line,
             topics: self.topics.into_iter().collect(),
             subscribers: self.subs.into_iter().collect(),
@@ -588,22 +742,22 @@ impl Checker {
 /// Both conservation laws for one topic's tally.
 fn conservation(name: &str, t: &TopicTally) -> Vec<Violation> {
     let mut out = Vec::new();
-    if t.published != t.accepted + t.rejected {
+    if t.published != t.accepted + t.rejected + t.abandoned {
         out.push(Violation {
             line: None,
             message: format!(
-                "topic {name}: published ({}) != accepted ({}) + rejected ({})",
-                t.published, t.accepted, t.rejected
+                "topic {name}: published ({}) != accepted ({}) + rejected ({}) + abandoned ({})",
+                t.published, t.accepted, t.rejected, t.abandoned
             ),
         });
     }
-    let ended = t.delivered + t.dead_letter + t.dropped + t.discarded + t.pending;
+    let ended = t.delivered + t.dead_letter + t.dropped + t.discarded + t.lost + t.pending;
     if t.created != ended {
         out.push(Violation {
             line: None,
             message: format!(
-                "topic {name}: deliveries_created ({}) != delivered ({}) + dead_letter ({}) + dropped ({}) + discarded ({}) + pending ({})",
-                t.created, t.delivered, t.dead_letter, t.dropped, t.discarded, t.pending
+                "topic {name}: deliveries_created ({}) != delivered ({}) + dead_letter ({}) + dropped ({}) + discarded ({}) + lost ({}) + pending ({})",
+                t.created, t.delivered, t.dead_letter, t.dropped, t.discarded, t.lost, t.pending
             ),
         });
     }
@@ -618,7 +772,9 @@ fn wrong_step(event: &str, d: Live, attempt: u32) -> Option<String> {
         ("message_enqueued", RetryScheduled) => same,
         ("delivering", Queued) => attempt == d.attempt + 1,
         ("delivered" | "failed", Delivering) => same,
-        ("retry_scheduled" | "dead_letter", Failed) => same,
+        ("retry_scheduled" | "dead_letter" | "message_lost", Failed) => same,
+        // A crash loses what was safe on no surviving node, wherever it waited.
+        ("message_lost", Queued | RetryScheduled) => true,
         ("message_dropped", Queued | RetryScheduled) => true,
         // Pending includes in flight (contract), so an unsubscribe may end a call's delivery.
         ("message_discarded", Queued | RetryScheduled | Delivering) => true,
@@ -833,6 +989,14 @@ pub fn compare(summary: &serde_json::Value, r: &mut TraceResult) {
     }
     for (name, fields) in &subs {
         let tally = r.subscribers.get(name).cloned().unwrap_or_default();
+        if let Some(lost) = fields.get("lost_count").and_then(|x| x.as_u64())
+            && lost != tally.lost
+        {
+            found.push(format!(
+                "summary.json subscriber {name}: lost_count is {lost}, the trace gives {}",
+                tally.lost
+            ));
+        }
         for (field, value) in tally.fields() {
             match fields.get(field).and_then(|x| x.as_u64()) {
                 Some(s) if s != value => found.push(format!(
@@ -861,6 +1025,17 @@ pub fn compare(summary: &serde_json::Value, r: &mut TraceResult) {
                 ));
             }
         }
+    }
+    if let Some(moved) = summary
+        .get("cluster")
+        .and_then(|c| c.get("partitions_moved"))
+        .and_then(|m| m.as_u64())
+        && moved != r.partitions_moved
+    {
+        found.push(format!(
+            "summary.json cluster: partitions_moved is {moved}, the trace has {} `partition_moved`",
+            r.partitions_moved
+        ));
     }
     let known = |n: &String| subs.contains_key(n.as_str()) || members.contains_key(n);
     for name in r.subscribers.keys().filter(|n| !known(n)) {

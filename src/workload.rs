@@ -262,6 +262,7 @@ mod tests {
                 from: SimTime(from_s * 1_000_000_000),
                 until: SimTime(until_s * 1_000_000_000),
                 keys: crate::config::Keys::None,
+                on_unavailable: crate::config::OnUnavailable::GiveUp,
             },
             1,
         )

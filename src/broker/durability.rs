@@ -403,6 +403,17 @@ impl Broker {
         }
     }
 
+    /// At t = 0: a `node_joined` for each node in the ring (the trace then says it is of the
+    /// cluster model).
+    pub fn announce_nodes<O: Observer>(&mut self, cx: &mut Cx<O>) {
+        let Some(d) = self.dur.as_ref() else { return };
+        for node in 0..d.ring.nodes.len() as u32 {
+            if d.ring.nodes[node as usize].member {
+                cx.emit(Event::cluster(cx.now(), Kind::NodeJoined { node }));
+            }
+        }
+    }
+
     /// Writes failed by a crash since the last call: the loop hands them to their publishers.
     pub fn take_bounced(&mut self) -> Vec<Bounce> {
         self.dur
@@ -709,6 +720,13 @@ impl Broker {
                 since: w.since,
             });
         }
+    }
+
+    /// Writes not yet committed.
+    pub fn writes_pending(&self) -> usize {
+        self.dur
+            .as_ref()
+            .map_or(0, |d| d.writes.len() - d.free_writes.len())
     }
 
     /// Writes still uncommitted when the run ends: their publishers never hear back.

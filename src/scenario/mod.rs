@@ -836,7 +836,7 @@ impl Ctx<'_> {
                 .map(|n| n.0.clone())
                 .collect();
             c.standby = spec.standby.len() as u32;
-            c.vnodes = spec.vnodes.0 as u32;
+            c.vnodes = o.vnodes.unwrap_or(spec.vnodes).0 as u32;
             c.replication = o.replication.unwrap_or(spec.replication).0 as u32;
             c.ack = match o.ack.unwrap_or(spec.ack) {
                 AckSpec::Leader => config::AckMode::Leader,

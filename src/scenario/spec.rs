@@ -222,6 +222,14 @@ pub enum AckSpec {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterOverlay {
+    /// Points per node on the ring.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vnodes: Option<VnodeCount>,
     /// Copies of each partition.
     #[serde(
         default,
