@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod charts;
+mod cluster;
 mod examples;
 mod experiments;
 mod properties;

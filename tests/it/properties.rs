@@ -514,3 +514,201 @@ fn sample_scenarios() {
         println!("{}", tree.current().0);
     }
 }
+
+/// A random cluster scenario (issue #8): nodes on a ring, replication, ack mode, persistence,
+/// one node crash at a random instant, and maybe a join, a graceful leave and a cut link.
+#[derive(Clone, Debug)]
+struct ClusterGen {
+    seed: u64,
+    nodes: u32,
+    replication: u32,
+    ack_all: bool,
+    /// 0: off; 1: fsync; 2: group commit.
+    persistence: u32,
+    failover: u32,
+    partitions: u32,
+    rate: u32,
+    retry_publish: bool,
+    /// (crash instant, downtime), per mille of the duration.
+    crash: (u32, u32),
+    crash_node: u32,
+    join: Option<u32>,
+    leave: Option<u32>,
+    cut: Option<(u32, u32, u32)>,
+    subs: Vec<(u32, u32, Option<u32>)>,
+}
+
+fn cluster_gen() -> impl Strategy<Value = ClusterGen> {
+    (
+        (
+            0u64..1000,
+            1u32..=4,
+            1u32..=3,
+            any::<bool>(),
+            0u32..3,
+            0u32..300,
+        ),
+        (
+            1u32..=8,
+            50u32..600,
+            any::<bool>(),
+            (0u32..1000, 1u32..600),
+            0u32..4,
+        ),
+        (
+            proptest::option::of(0u32..1000),
+            proptest::option::of(0u32..1000),
+            proptest::option::of((0u32..1000, 1u32..400, 0u32..3)),
+        ),
+        proptest::collection::vec((1u32..5, 1u32..4, proptest::option::of(20u32..500)), 1..=3),
+    )
+        .prop_map(
+            |(
+                (seed, nodes, r, ack_all, persistence, failover),
+                (partitions, rate, retry_publish, crash, crash_node),
+                (join, leave, cut),
+                subs,
+            )| ClusterGen {
+                seed,
+                nodes,
+                replication: r.min(nodes),
+                ack_all,
+                persistence,
+                failover,
+                partitions,
+                rate,
+                retry_publish,
+                crash,
+                crash_node: crash_node % nodes,
+                join,
+                leave,
+                cut,
+                subs,
+            },
+        )
+}
+
+fn render_cluster(g: &ClusterGen) -> String {
+    let duration = 3000;
+    let at = |pm: u32| ms(duration * pm / 1000);
+    let names: Vec<String> = (0..g.nodes).map(|i| format!("\"n{i}\"")).collect();
+    let persistence = match g.persistence {
+        0 => "Off".to_string(),
+        1 => "Fsync(cost: \"300us\")".to_string(),
+        _ => "GroupCommit(every: 8, within: \"4ms\", cost: \"1ms\")".to_string(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "Scenario(\n    name: \"prop\",\n    seed: {},", g.seed);
+    let _ = writeln!(
+        s,
+        "    duration: {}, sample_every: \"100ms\", drain: true, drain_max: \"10s\",",
+        ms(duration)
+    );
+    let _ = writeln!(
+        s,
+        "    broker: (retry: (max_attempts: 4, backoff: Fixed(\"20ms\")), persistence: {persistence}),"
+    );
+    let _ = writeln!(
+        s,
+        "    cluster: (nodes: [{}], standby: [\"spare\"], vnodes: 16, replication: {}, ack: {}, failover: {}, link: Exp(mean: \"1ms\")),",
+        names.join(", "),
+        g.replication,
+        if g.ack_all { "All" } else { "Leader" },
+        ms(g.failover)
+    );
+    let _ = writeln!(
+        s,
+        "    topics: [(name: \"t\", partitions: {})],\n    subscribers: [",
+        g.partitions
+    );
+    for (i, (service, conc, ack)) in g.subs.iter().enumerate() {
+        let ack = ack.map_or(String::new(), |a| format!(", ack_timeout: {}", ms(a)));
+        let _ = writeln!(
+            s,
+            "        (id: \"s{i}\", topic: \"t\", service: Exp(mean: {}), concurrency: {conc}{ack}),",
+            ms(*service)
+        );
+    }
+    let on_unavailable = if g.retry_publish {
+        ", on_unavailable: Retry(max_attempts: 4, backoff: Exponential(initial: \"50ms\", factor: 2.0, max: \"1s\"))"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        "    ],\n    publishers: [(topic: \"t\", arrivals: Poisson(rate: {:?}), keys: Uniform(count: 50){on_unavailable})],",
+        f64::from(g.rate)
+    );
+    let _ = writeln!(s, "    timeline: [");
+    let _ = writeln!(
+        s,
+        "        (at: {}, action: NodeCrash(node: \"n{}\", lasting: {})),",
+        at(g.crash.0),
+        g.crash_node,
+        ms(duration * g.crash.1 / 1000)
+    );
+    if let Some(t) = g.join {
+        let _ = writeln!(
+            s,
+            "        (at: {}, action: NodeJoin(node: \"spare\")),",
+            at(t)
+        );
+    }
+    if let (Some(t), true) = (g.leave, g.nodes > 1) {
+        // A node other than the one that crashes leaves: one fault at a time.
+        let _ = writeln!(
+            s,
+            "        (at: {}, action: NodeLeave(node: \"n{}\")),",
+            at(t),
+            (g.crash_node + 1) % g.nodes
+        );
+    }
+    if let Some((t, lasting, which)) = g.cut {
+        let a = if which == 0 {
+            "publishers".to_string()
+        } else {
+            format!("n{}", which % g.nodes)
+        };
+        let b = "n0";
+        if a != b {
+            let _ = writeln!(
+                s,
+                "        (at: {}, action: Cut(a: \"{a}\", b: \"{b}\", lasting: {})),",
+                at(t),
+                ms(lasting)
+            );
+        }
+    }
+    let _ = writeln!(s, "    ],\n)");
+    s
+}
+
+/// Committed messages survive a single node crash when the log keeps them (one copy, with
+/// persistence) or a follower has them (replication ≥ 2 with ack `All`, and enough nodes left
+/// after a graceful leave to hold every copy).
+fn promises_no_loss(g: &ClusterGen) -> bool {
+    let copies_fit = g.leave.is_none() || g.nodes > g.replication;
+    (g.replication == 1 && g.persistence > 0) || (g.replication >= 2 && g.ack_all && copies_fit)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn cluster_scenarios_lose_nothing_acknowledged_when_promised(g in cluster_gen()) {
+        let ron = render_cluster(&g);
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let first = run_once(&ron, &a);
+        prop_assert!(first.is_ok(), "{}\n{}", first.unwrap_err(), ron);
+        run_once(&ron, &b).map_err(TestCaseError::fail)?;
+        prop_assert!(tree(&a) == tree(&b), "two runs differ\n{}", ron);
+        if promises_no_loss(&g) {
+            let summary: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(a.join("prop/summary.json")).expect("summary.json"),
+            ).expect("json");
+            let lost = summary["variants"][0]["topics"]["t"]["lost_count"].as_u64();
+            prop_assert!(lost == Some(0), "lost {:?} although promised none\n{}", lost, ron);
+        }
+    }
+}
