@@ -217,7 +217,8 @@ impl Observer for Metrics {
             Kind::Delivering
             | Kind::SubscriberAdded
             | Kind::SubscriberRemoved
-            | Kind::StrategySwapped { .. } => {}
+            | Kind::StrategySwapped { .. }
+            | Kind::LogRead { .. } => {}
             Kind::PublishRefused { .. } => self.topics[topic].refused += 1,
             Kind::PublishAbandoned { .. } => self.topics[topic].abandoned += 1,
             Kind::MessageAcked { latency } => {

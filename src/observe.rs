@@ -178,6 +178,12 @@ pub enum Kind {
         /// The subscriber had already completed a handling of this delivery.
         duplicate: bool,
     },
+    /// A subscriber starting from `Earliest` reads its topic's log: a delivery of each
+    /// retained message follows.
+    LogRead {
+        /// Messages read.
+        messages: u64,
+    },
     /// A publish attempt was refused; the publisher may try again.
     PublishRefused {
         /// The publisher's attempt (1-based).
@@ -262,6 +268,7 @@ impl Kind {
             Kind::MessageDropped => "message_dropped",
             Kind::MessageDiscarded => "message_discarded",
             Kind::LateAck { .. } => "late_ack",
+            Kind::LogRead { .. } => "log_read",
             Kind::PublishRefused { .. } => "publish_refused",
             Kind::PublishAbandoned { .. } => "publish_abandoned",
             Kind::MessageAcked { .. } => "message_acked",

@@ -289,7 +289,10 @@ impl<'c, O: Observer> Sim<'c, O> {
         let now = cx.sched.now();
         let all_topics = 0..self.cfg.topics.len() as u32;
         match self.cfg.timeline[i as usize].action {
-            Action::Subscribe(s) => b.subscribe(&mut cx, s),
+            Action::Subscribe(s) => {
+                b.subscribe(&mut cx, s);
+                b.read_log(&mut cx, s)?;
+            }
             Action::Unsubscribe(s) => b.unsubscribe(&mut cx, s)?,
             Action::SwapDelivery(Some(t), to) => b.swap(&mut cx, t, to)?,
             Action::SwapDelivery(None, to) => {

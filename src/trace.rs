@@ -168,6 +168,7 @@ impl<W: Write> Trace<W> {
                 field(buf, "attempt", num.format(attempt), false);
                 field(buf, "reason", reason.name(), true);
             }
+            Kind::LogRead { messages } => field(buf, "messages", num.format(messages), false),
             Kind::PublishAbandoned { attempts } => {
                 field(buf, "attempts", num.format(attempts), false)
             }

@@ -243,6 +243,8 @@ pub struct Checker {
     outstanding: BTreeMap<u64, (u32, u32)>,
     /// `partition_moved` events.
     pub partitions_moved: u64,
+    /// After a `log_read`: the subscriber whose deliveries of logged messages follow.
+    reading: Option<u32>,
 }
 
 /// What a trace says, with what it breaks.
@@ -412,7 +414,13 @@ impl Checker {
     }
 
     fn event(&mut self, l: &Line, topic: u32) {
+        if !matches!(&*l.event, "message_enqueued" | "batch_flush") {
+            self.reading = None;
+        }
         match &*l.event {
+            "log_read" if self.cluster => {
+                self.reading = self.sub_of(l, topic);
+            }
             "subscriber_added" | "subscriber_removed" => self.membership(l, topic),
             "message_published" => self.published(l, topic),
             "message_rejected" => self.rejected(l, topic),
@@ -607,7 +615,8 @@ impl Checker {
             Some(p) if p.message == key.0 && p.topic == topic && !p.rejected => {
                 p.fanned.insert(key.1)
             }
-            _ => false,
+            // A subscriber starting from `Earliest` gets messages committed before it came.
+            _ => self.reading == Some(key.1) && self.last_message.is_some_and(|m| key.0 <= m),
         };
         if !ok {
             self.flag(format!(

@@ -205,6 +205,22 @@ pub(super) struct Durability {
     changes: Vec<RingChange>,
     /// Writes failed by a crash, for the loop to hand back to their publishers.
     bounced: Vec<Bounce>,
+    /// Per topic: its committed messages still retained, oldest first — kept only for a topic
+    /// with an `Earliest` subscriber (what it reads when it subscribes).
+    logs: Vec<Option<std::collections::VecDeque<LogEntry>>>,
+    /// Per subscriber: it starts from `Earliest`.
+    earliest: Vec<bool>,
+}
+
+/// A committed message as its partition's log holds it.
+#[derive(Clone, Copy, Debug)]
+struct LogEntry {
+    id: u64,
+    key: u32,
+    partition: u32,
+    published: SimTime,
+    seq: u64,
+    written: SimTime,
 }
 
 /// True when the scenario needs the cluster model (otherwise the broker skips it entirely).
@@ -223,6 +239,40 @@ pub(super) fn needed(cfg: &Config) -> bool {
 }
 
 impl Durability {
+    /// Keeps a committed message for `Earliest` subscribers; forgets what retention drops.
+    fn append_log(&mut self, m: &super::Message, safety: &Safety, now: SimTime) {
+        if self.logs[m.topic as usize].is_none() {
+            return;
+        }
+        let entry = LogEntry {
+            id: m.id,
+            key: m.key,
+            partition: m.partition,
+            published: m.published,
+            seq: safety.seq,
+            written: safety.written,
+        };
+        let topic = m.topic as usize;
+        let mut log = self.logs[topic].take().unwrap_or_default();
+        log.push_back(entry);
+        while let Some(front) = log.front()
+            && !self.log_retains(topic, front, now)
+        {
+            log.pop_front();
+        }
+        self.logs[topic] = Some(log);
+    }
+
+    fn log_retains(&self, topic: usize, e: &LogEntry, now: SimTime) -> bool {
+        let place = &self.places[topic][e.partition as usize];
+        let safety = Safety {
+            seq: e.seq,
+            written: e.written,
+            ..Safety::default()
+        };
+        self.retained(place, &safety, now)
+    }
+
     pub(super) fn new(cfg: &Config) -> Durability {
         let ring = Ring::new(&cfg.cluster);
         let mut scratch = Vec::new();
@@ -257,6 +307,19 @@ impl Durability {
             scratch,
             changes: Vec::new(),
             bounced: Vec::new(),
+            logs: (0..cfg.topics.len() as u32)
+                .map(|t| {
+                    cfg.subscribers
+                        .iter()
+                        .any(|s| s.topic == t && s.start == crate::config::Start::Earliest)
+                        .then(std::collections::VecDeque::new)
+                })
+                .collect(),
+            earliest: cfg
+                .subscribers
+                .iter()
+                .map(|s| s.start == crate::config::Start::Earliest)
+                .collect(),
             ring,
             cfg: cfg.cluster.clone(),
         }
@@ -558,10 +621,104 @@ impl Broker {
         d.msgs[mi as usize] = w.safety;
         d.nodes[w.leader as usize].accepted += 1;
         let m = self.msgs.get(mi);
+        d.append_log(m, &w.safety, cx.now());
         let latency = cx.now().since(m.published);
         let mut e = Event::topic(cx.now(), m.topic, Kind::MessageAcked { latency });
         e.message = m.id;
         cx.emit(e);
+    }
+
+    /// Subscriber `sub` (just registered, its consumer newly active) starts from `Earliest`:
+    /// it gets a delivery of every message its topic's log still retains.
+    pub fn read_log<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32) -> Result<(), BrokerError> {
+        let now = cx.now();
+        let (topic, c) = (
+            self.subs[sub as usize].topic,
+            self.subs[sub as usize].consumer,
+        );
+        if self.consumers[c as usize].members != [sub] {
+            return Ok(()); // it joined a group that was already reading
+        }
+        let Some(d) = self.dur.as_ref() else {
+            return Ok(());
+        };
+        if !d.earliest.get(sub as usize).copied().unwrap_or(false) {
+            return Ok(());
+        }
+        let entries: Vec<LogEntry> = d.logs[topic as usize]
+            .iter()
+            .flatten()
+            .filter(|e| d.log_retains(topic as usize, e, now))
+            .copied()
+            .collect();
+        let mut e = Event::topic(
+            now,
+            topic,
+            Kind::LogRead {
+                messages: entries.len() as u64,
+            },
+        );
+        e.subscriber = sub;
+        cx.emit(e);
+        if self.pending + entries.len() as u64 > self.pending_max {
+            return Err(BrokerError::PendingLimit(self.pending_max));
+        }
+        for e in entries {
+            self.redeliver_from_log(cx, topic, c, &e)?;
+        }
+        self.dispatch(cx, c)
+    }
+
+    /// A delivery of a logged message to consumer `c`: a message record of its own (the
+    /// original may be gone), one delivery, queued.
+    fn redeliver_from_log<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        c: u32,
+        e: &LogEntry,
+    ) -> Result<(), BrokerError> {
+        let m = self.msgs.insert(super::Message {
+            id: e.id,
+            topic,
+            key: e.key,
+            partition: e.partition,
+            published: e.published,
+            first: NIL,
+            queued: 0,
+            live: 1,
+            in_order: false,
+        });
+        let d = self.dels.insert(super::Delivery {
+            msg: m.idx,
+            sub: c,
+            member: NIL,
+            next: NIL,
+            attempt: 0,
+            status: Status::Created,
+            handled: false,
+            refs: 0,
+            prev_delay: SimDuration::ZERO,
+        });
+        self.msgs.get_mut(m.idx).first = d.idx;
+        if let Some(dur) = self.dur.as_mut() {
+            if dur.msgs.len() <= m.idx as usize {
+                dur.msgs.resize(m.idx as usize + 1, Safety::default());
+            }
+            // Read back from the log: synced, and as safe as the log itself.
+            dur.msgs[m.idx as usize] = Safety {
+                seq: e.seq,
+                written: e.written,
+                durable_at: e.written,
+                replicated_at: e.written,
+                all_at: e.written,
+            };
+        }
+        self.pending += 1;
+        self.topics[topic as usize].pending += 1;
+        self.enqueue(cx, d.idx)?;
+        self.note_batch_entry(cx, topic);
+        Ok(())
     }
 
     /// A partition became available again: its consumers resume.
@@ -688,6 +845,12 @@ impl Broker {
             }
             if !survives {
                 self.lose(cx, d)?;
+            }
+        }
+        if !survives {
+            let (topic, id) = (self.msgs.get(mi).topic, self.msgs.get(mi).id);
+            if let Some(Some(log)) = self.dur.as_mut().map(|d| &mut d.logs[topic as usize]) {
+                log.retain(|e| e.id != id); // truncated with the crashed leader
             }
         }
         Ok(())

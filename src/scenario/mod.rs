@@ -959,7 +959,7 @@ fn overlay_broker(base: &BrokerSpec, v: &BrokerOverlay) -> BrokerSpec {
             .queue
             .map_or(base.queue, |q| overlay_queue(&base.queue, &q)),
         persistence: v.persistence.unwrap_or(base.persistence),
-        retention: base.retention,
+        retention: v.retention.or(base.retention),
     }
 }
 

@@ -582,6 +582,14 @@ pub struct BrokerOverlay {
         skip_serializing_if = "Option::is_none"
     )]
     pub persistence: Option<PersistenceSpec>,
+    /// Log retention.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retention: Option<RetentionSpec>,
 }
 
 /// A distribution of spans.

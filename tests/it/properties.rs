@@ -604,9 +604,17 @@ fn render_cluster(g: &ClusterGen) -> String {
         "    duration: {}, sample_every: \"100ms\", drain: true, drain_max: \"10s\",",
         ms(duration)
     );
+    // With a log, a short retention, and in half the cases a reader that starts from the
+    // earliest retained message.
+    let late_reader = g.persistence > 0 && g.seed % 2 == 0;
+    let retention = if late_reader {
+        ", retention: (max_messages: 60, max_age: \"1s\")"
+    } else {
+        ""
+    };
     let _ = writeln!(
         s,
-        "    broker: (retry: (max_attempts: 4, backoff: Fixed(\"20ms\")), persistence: {persistence}),"
+        "    broker: (retry: (max_attempts: 4, backoff: Fixed(\"20ms\")), persistence: {persistence}{retention}),"
     );
     let _ = writeln!(
         s,
@@ -629,6 +637,12 @@ fn render_cluster(g: &ClusterGen) -> String {
             ms(*service)
         );
     }
+    if late_reader {
+        let _ = writeln!(
+            s,
+            "        (id: \"late\", topic: \"t\", service: Const(\"100us\"), subscribed: false, start: Earliest),"
+        );
+    }
     let on_unavailable = if g.retry_publish {
         ", on_unavailable: Retry(max_attempts: 4, backoff: Exponential(initial: \"50ms\", factor: 2.0, max: \"1s\"))"
     } else {
@@ -640,6 +654,13 @@ fn render_cluster(g: &ClusterGen) -> String {
         f64::from(g.rate)
     );
     let _ = writeln!(s, "    timeline: [");
+    if late_reader {
+        let _ = writeln!(
+            s,
+            "        (at: {}, action: Subscribe(subscriber: \"late\")),",
+            at(g.crash.0 / 2 + 300)
+        );
+    }
     let _ = writeln!(
         s,
         "        (at: {}, action: NodeCrash(node: \"n{}\", lasting: {})),",
@@ -684,10 +705,15 @@ fn render_cluster(g: &ClusterGen) -> String {
 }
 
 /// Committed messages survive a single node crash when the log keeps them (one copy, with
-/// persistence) or a follower has them (replication ≥ 2 with ack `All`, and enough nodes left
-/// after a graceful leave to hold every copy).
+/// persistence, and a retention that does not drop what is still pending: the cases with a
+/// late reader have a short one) or a follower has them (replication ≥ 2 with ack `All`, and
+/// enough nodes left after a graceful leave to hold every copy).
 fn promises_no_loss(g: &ClusterGen) -> bool {
+    let late_reader = g.persistence > 0 && g.seed % 2 == 0;
     let copies_fit = g.leave.is_none() || g.nodes > g.replication;
+    if late_reader {
+        return g.replication >= 2 && g.ack_all && copies_fit;
+    }
     (g.replication == 1 && g.persistence > 0) || (g.replication >= 2 && g.ack_all && copies_fit)
 }
 
