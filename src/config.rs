@@ -375,6 +375,21 @@ pub enum Keys {
 }
 
 impl Config {
+    /// The scenario needs the cluster model: more than one node, replication, persistence,
+    /// or a node or link action (otherwise the broker skips it entirely).
+    pub fn uses_cluster(&self) -> bool {
+        self.cluster != ClusterConfig::single()
+            || self.timeline.iter().any(|a| {
+                matches!(
+                    a.action,
+                    Action::NodeCrash(..)
+                        | Action::NodeJoin(_)
+                        | Action::NodeLeave(_)
+                        | Action::Cut(..)
+                )
+            })
+    }
+
     /// Consumers are the subscribers (by index) followed by the groups: the index space of
     /// every per-subscriber table and of `subscriber` in events.
     pub fn consumer_count(&self) -> usize {

@@ -349,6 +349,21 @@ pub trait Observer {
     fn on_sample(&mut self, _t: SimTime, _gauges: &[TopicGauge]) {}
     /// The same instant, with every partition of the topics that have more than one.
     fn on_partitions(&mut self, _t: SimTime, _gauges: &[PartitionGauge]) {}
+    /// The same instant, with every broker node (only when the cluster model is in use).
+    fn on_nodes(&mut self, _t: SimTime, _gauges: &[NodeGauge]) {}
+}
+
+/// Gauges of one broker node at a sampling instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeGauge {
+    /// Running.
+    pub up: bool,
+    /// In the ring.
+    pub member: bool,
+    /// Partitions it leads.
+    pub partitions_led: u32,
+    /// Messages committed while it led their partition, so far.
+    pub accepted: u64,
 }
 
 /// Gauges of one partition at a sampling instant.
@@ -380,5 +395,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn on_partitions(&mut self, t: SimTime, gauges: &[PartitionGauge]) {
         self.0.on_partitions(t, gauges);
         self.1.on_partitions(t, gauges);
+    }
+
+    fn on_nodes(&mut self, t: SimTime, gauges: &[NodeGauge]) {
+        self.0.on_nodes(t, gauges);
+        self.1.on_nodes(t, gauges);
     }
 }

@@ -49,6 +49,8 @@ pub struct Recorders {
     pub perfetto: Option<PerfettoFile>,
     /// partitions.csv, when a topic has more than one partition.
     pub lag: Option<crate::lag::PartitionSeries<BufWriter<File>>>,
+    /// nodes.csv, with the cluster model.
+    pub nodes: Option<crate::lag::NodeSeries<BufWriter<File>>>,
 }
 
 /// The `--perfetto` writer of a run.
@@ -77,6 +79,13 @@ impl Observer for Recorders {
         self.capture.on_partitions(t, gauges);
         if let Some(l) = &mut self.lag {
             l.on_partitions(t, gauges);
+        }
+    }
+
+    fn on_nodes(&mut self, t: SimTime, gauges: &[crate::observe::NodeGauge]) {
+        self.capture.on_nodes(t, gauges);
+        if let Some(n) = &mut self.nodes {
+            n.on_nodes(t, gauges);
         }
     }
 }
@@ -253,6 +262,14 @@ pub fn run_variant_with(
         } else {
             None
         },
+        nodes: if cfg.uses_cluster() {
+            Some(crate::lag::NodeSeries::new(
+                create("nodes.csv")?,
+                cfg.cluster.nodes.clone(),
+            ))
+        } else {
+            None
+        },
         perfetto: perfetto.take().map(|mut p| {
             // One track per consumer (a group's deliveries share its track).
             let tracks: Vec<(String, String)> = (0..cfg.consumer_count())
@@ -285,6 +302,9 @@ pub fn run_variant_with(
     }
     if let Some(l) = rec.lag {
         flush("partitions.csv", l.finish())?;
+    }
+    if let Some(n) = rec.nodes {
+        flush("nodes.csv", n.finish())?;
     }
     write_dead_letters(cfg, &outcome.dead_letters, &dir.join("dead_letters.csv"))?;
     let summary = summary::variant_summary(cfg, &outcome, &rec.metrics);

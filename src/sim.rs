@@ -80,6 +80,7 @@ pub struct Sim<'c, O: Observer> {
     pub obs: O,
     gauges: Vec<TopicGauge>,
     partition_gauges: Vec<crate::observe::PartitionGauge>,
+    node_gauges: Vec<crate::observe::NodeGauge>,
     events: u64,
     last_sample: Option<SimTime>,
     end: Option<SimTime>,
@@ -104,6 +105,7 @@ impl<'c, O: Observer> Sim<'c, O> {
             obs,
             gauges: Vec::new(),
             partition_gauges: Vec::new(),
+            node_gauges: Vec::new(),
             events: 0,
             last_sample: None,
             end: None,
@@ -222,6 +224,10 @@ impl<'c, O: Observer> Sim<'c, O> {
         if !self.partition_gauges.is_empty() {
             self.obs
                 .on_partitions(self.sched.now(), &self.partition_gauges);
+        }
+        self.broker.node_gauges(&mut self.node_gauges);
+        if !self.node_gauges.is_empty() {
+            self.obs.on_nodes(self.sched.now(), &self.node_gauges);
         }
     }
 

@@ -32,6 +32,7 @@ use super::lifecycle::Status;
 use super::{Broker, BrokerError, Cx, NIL};
 use crate::cluster::Ring;
 use crate::config::{AckMode, ClusterConfig, Config, Endpoint, Persistence};
+
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, Kind, MoveReason, NONE, Observer, Refusal};
 use crate::rng::Stream;
@@ -221,21 +222,6 @@ struct LogEntry {
     published: SimTime,
     seq: u64,
     written: SimTime,
-}
-
-/// True when the scenario needs the cluster model (otherwise the broker skips it entirely).
-pub(super) fn needed(cfg: &Config) -> bool {
-    use crate::config::Action;
-    cfg.cluster != ClusterConfig::single()
-        || cfg.timeline.iter().any(|a| {
-            matches!(
-                a.action,
-                Action::NodeCrash(..)
-                    | Action::NodeJoin(_)
-                    | Action::NodeLeave(_)
-                    | Action::Cut(..)
-            )
-        })
 }
 
 impl Durability {
@@ -464,6 +450,24 @@ impl Broker {
             Some(d) => (d.changes.clone(), d.node_stats(end)),
             None => (Vec::new(), Vec::new()),
         }
+    }
+
+    /// Every node's gauges (empty without the cluster model).
+    pub fn node_gauges(&self, out: &mut Vec<crate::observe::NodeGauge>) {
+        out.clear();
+        let Some(d) = self.dur.as_ref() else { return };
+        let mut led = vec![0u32; d.nodes.len()];
+        for place in d.places.iter().flatten() {
+            if let Some(&n) = place.replicas.first() {
+                led[n as usize] += 1;
+            }
+        }
+        out.extend((0..d.nodes.len()).map(|n| crate::observe::NodeGauge {
+            up: d.ring.nodes[n].up,
+            member: d.ring.nodes[n].member,
+            partitions_led: led[n],
+            accepted: d.nodes[n].accepted,
+        }));
     }
 
     /// At t = 0: a `node_joined` for each node in the ring (the trace then says it is of the

@@ -350,7 +350,9 @@ impl Broker {
             pending_max: cfg.limits.pending_max,
             transitions_checked: 0,
             dead_letters: DeadLetterStore::new(cfg.limits.dead_letters_kept_max),
-            dur: durability::needed(cfg).then(|| Box::new(durability::Durability::new(cfg))),
+            dur: cfg
+                .uses_cluster()
+                .then(|| Box::new(durability::Durability::new(cfg))),
         }
     }
 

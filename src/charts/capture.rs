@@ -64,6 +64,9 @@ pub struct Captured {
     pub parts: Vec<Vec<u32>>,
     /// (topic, partition) of each column of `parts`.
     pub part_labels: Vec<(u32, u32)>,
+    /// `nodes[i][n]`: partitions node `n` leads at `times[i]` (empty without the cluster
+    /// model).
+    pub nodes: Vec<Vec<u32>>,
 }
 
 impl Captured {
@@ -89,6 +92,7 @@ pub struct Capture {
     seen: u64,
     last: Option<(f64, Vec<Row>)>,
     last_parts: Vec<u32>,
+    last_nodes: Vec<u32>,
 }
 
 impl Capture {
@@ -101,6 +105,7 @@ impl Capture {
             seen: 0,
             last: None,
             last_parts: Vec::new(),
+            last_nodes: Vec::new(),
         }
     }
 
@@ -113,6 +118,9 @@ impl Capture {
             self.data.rows.push(rows);
             if !self.data.part_labels.is_empty() {
                 self.data.parts.push(std::mem::take(&mut self.last_parts));
+            }
+            if !self.last_nodes.is_empty() {
+                self.data.nodes.push(std::mem::take(&mut self.last_nodes));
             }
         }
         self.data
@@ -140,6 +148,13 @@ impl Capture {
             .enumerate()
             .filter(|(i, _)| keep(*i))
             .map(|(_, p)| p)
+            .collect();
+        let nodes = std::mem::take(&mut self.data.nodes);
+        self.data.nodes = nodes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, n)| n)
             .collect();
         self.stride *= 2;
     }
@@ -194,6 +209,15 @@ impl Observer for Capture {
         let kept = self.data.times.last() == Some(&t.as_secs_f64());
         if kept && self.data.parts.len() < self.data.times.len() {
             self.data.parts.push(self.last_parts.clone());
+        }
+    }
+
+    /// Like [`Capture::on_partitions`], for the partitions each node leads.
+    fn on_nodes(&mut self, t: SimTime, gauges: &[crate::observe::NodeGauge]) {
+        self.last_nodes = gauges.iter().map(|g| g.partitions_led).collect();
+        let kept = self.data.times.last() == Some(&t.as_secs_f64());
+        if kept && self.data.nodes.len() < self.data.times.len() {
+            self.data.nodes.push(self.last_nodes.clone());
         }
     }
 }

@@ -637,3 +637,76 @@ pub(super) fn partition_lag<DB: DrawingBackend>(
     }
     Ok(())
 }
+
+/// Partitions led per node over time, one panel per variant (the cluster model): a node's
+/// line drops when it crashes or leaves and rises when it joins or comes back; each panel's
+/// caption gives the share of partitions every ring change moved.
+pub(super) fn nodes<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    input: &Input,
+) -> R {
+    root.fill(&WHITE).map_err(e)?;
+    let names: Vec<String> = input
+        .summary
+        .variants
+        .iter()
+        .find_map(|v| v.cluster.as_ref())
+        .map(|c| c.nodes.0.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
+    let (top, body) = root.split_vertically(96);
+    let heading = format!("{title} · {}", input.summary.scenario);
+    top.draw(&Text::new(heading, (24, 14), (FONT, 30).into_font()))
+        .map_err(e)?;
+    let font = TextStyle::from((FONT, 18).into_font());
+    let mut x = 24;
+    top.draw(&Text::new("nodes:", (x, 62), font.color(&GREY)))
+        .map_err(e)?;
+    x += top.estimate_text_size("nodes:", &font).map_err(e)?.0 as i32 + 16;
+    for (n, name) in names.iter().enumerate() {
+        top.draw(&PathElement::new(
+            vec![(x, 72), (x + 30, 72)],
+            colour(n).stroke_width(5),
+        ))
+        .map_err(e)?;
+        top.draw(&Text::new(name.clone(), (x + 38, 62), font.clone()))
+            .map_err(e)?;
+        x += 38 + top.estimate_text_size(name, &font).map_err(e)?.0 as i32 + 30;
+    }
+    let shown = input.variants.len().clamp(1, TOPICS_SHOWN);
+    let panels = body.split_evenly((shown, 1));
+    for ((v, s), panel) in input
+        .variants
+        .iter()
+        .zip(&input.summary.variants)
+        .zip(&panels)
+    {
+        let lines: Vec<Line> = (0..names.len())
+            .map(|n| Line {
+                colour: colour(n),
+                points: v
+                    .series
+                    .times
+                    .iter()
+                    .zip(&v.series.nodes)
+                    .map(|(t, led)| (*t, f64::from(led.get(n).copied().unwrap_or(0))))
+                    .collect(),
+                width: 2,
+                dashed: false,
+            })
+            .collect();
+        let moves: Vec<String> = s
+            .cluster
+            .iter()
+            .flat_map(|c| &c.ring_changes)
+            .map(|r| format!("{} {} {:.0}%", r.change, r.node, r.fraction_moved * 100.0))
+            .collect();
+        let caption = if moves.is_empty() {
+            format!("{}: partitions led per node", v.name)
+        } else {
+            format!("{}: partitions led; moved: {}", v.name, moves.join(", "))
+        };
+        line_panel(panel, &caption, "partitions", &lines)?;
+    }
+    Ok(())
+}

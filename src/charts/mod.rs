@@ -117,24 +117,57 @@ fn register_font() -> Result<(), String> {
     }
 }
 
-/// The per-partition lag chart, drawn only when a topic has more than one partition.
-fn write_partition_lag(dir: &Path, input: &Input) -> std::io::Result<Drawn> {
-    let (name, title) = ("partition-lag", "Consumer lag per partition over time");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw::partition_lag(&root, title, input).map_err(std::io::Error::other)?;
-        root.present()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+/// The charts drawn only when the scenario calls for them.
+#[derive(Clone, Copy)]
+enum Extra {
+    /// When a topic has more than one partition.
+    PartitionLag,
+    /// With the cluster model.
+    Nodes,
+}
+
+impl Extra {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Extra::PartitionLag => PARTITION_LAG,
+            Extra::Nodes => NODES,
+        }
     }
+
+    fn draw<DB: DrawingBackend>(
+        self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+        input: &Input,
+    ) -> std::io::Result<()> {
+        let title = self.names().1;
+        match self {
+            Extra::PartitionLag => draw::partition_lag(root, title, input),
+            Extra::Nodes => draw::nodes(root, title, input),
+        }
+        .map_err(std::io::Error::other)?;
+        root.present()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+/// An extra chart as SVG and PNG.
+fn write_extra(dir: &Path, input: &Input, which: Extra) -> std::io::Result<Drawn> {
+    let (name, title) = which.names();
+    let mut svg = String::new();
+    which.draw(
+        &SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
+        input,
+    )?;
     std::fs::write(dir.join(format!("{name}.svg")), &svg)?;
     let png = dir.join(format!("{name}.png"));
-    let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-    draw::partition_lag(&root, title, input).map_err(std::io::Error::other)?;
-    root.present()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    which.draw(&BitMapBackend::new(&png, SIZE).into_drawing_area(), input)?;
     Ok(Drawn { name, title, svg })
 }
+
+/// The per-partition lag chart, drawn only when a topic has more than one partition.
+const PARTITION_LAG: (&str, &str) = ("partition-lag", "Consumer lag per partition over time");
+/// The nodes chart, drawn only with the cluster model.
+const NODES: (&str, &str) = ("nodes", "Partitions led per node over time");
 
 /// Draws every chart into `dir` (created if needed) as SVG and PNG; returns the SVGs.
 pub fn write_all(dir: &Path, input: &Input) -> std::io::Result<Vec<Drawn>> {
@@ -162,7 +195,10 @@ pub fn write_all(dir: &Path, input: &Input) -> std::io::Result<Vec<Drawn>> {
         .iter()
         .any(|v| !v.series.part_labels.is_empty())
     {
-        drawn.push(write_partition_lag(dir, input)?);
+        drawn.push(write_extra(dir, input, Extra::PartitionLag)?);
+    }
+    if input.variants.iter().any(|v| !v.series.nodes.is_empty()) {
+        drawn.push(write_extra(dir, input, Extra::Nodes)?);
     }
     Ok(drawn)
 }
