@@ -710,3 +710,76 @@ pub(super) fn nodes<DB: DrawingBackend>(
     }
     Ok(())
 }
+
+/// The durability trade-off per variant (the cluster model): what a crash lost, what it made
+/// handled twice, what publishers were refused, and what the log or the replicas cost in
+/// publish latency (first attempt → acknowledgement).
+pub(super) fn durability<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    input: &Input,
+) -> R {
+    root.fill(&WHITE).map_err(e)?;
+    let body = header(root, title, input)?;
+    type Pick = fn(&crate::report::summary::TopicSummary) -> f64;
+    let what: [(&str, Pick, bool); 6] = [
+        (
+            "lost deliveries",
+            |t| dur(t, |d| d.lost_count as f64),
+            false,
+        ),
+        ("duplicate handlings", |t| t.duplicate_count as f64, false),
+        (
+            "refused publish attempts",
+            |t| dur(t, |d| d.publish_refused_count as f64),
+            false,
+        ),
+        (
+            "abandoned messages",
+            |t| dur(t, |d| d.abandoned_count as f64),
+            false,
+        ),
+        (
+            "publish latency p50 (ms)",
+            |t| dur(t, |d| d.publish_latency_s.p50),
+            true,
+        ),
+        (
+            "publish latency p90 (ms)",
+            |t| dur(t, |d| d.publish_latency_s.p90),
+            true,
+        ),
+    ];
+    let panels = body.split_evenly((2, 3));
+    for ((caption, f, latency), panel) in what.iter().zip(&panels) {
+        let values: Vec<(f64, String)> = input
+            .summary
+            .variants
+            .iter()
+            .map(|v| {
+                let all = v.topics.0.iter().map(|(_, t)| f(t));
+                // Latencies: the worst topic; counts: the sum.
+                let x = if *latency {
+                    all.fold(0.0, f64::max)
+                } else {
+                    all.sum()
+                };
+                // Latencies are drawn in milliseconds: sub-millisecond axes stay readable.
+                if *latency {
+                    (x * 1e3, secs(x))
+                } else {
+                    (x, num(x))
+                }
+            })
+            .collect();
+        bar_panel(panel, caption, &values)?;
+    }
+    Ok(())
+}
+
+fn dur(
+    t: &crate::report::summary::TopicSummary,
+    f: impl Fn(&crate::report::summary::TopicDurability) -> f64,
+) -> f64 {
+    t.durability.as_ref().map_or(0.0, f)
+}

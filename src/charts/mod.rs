@@ -124,6 +124,8 @@ enum Extra {
     PartitionLag,
     /// With the cluster model.
     Nodes,
+    /// With the cluster model.
+    Durability,
 }
 
 impl Extra {
@@ -131,6 +133,7 @@ impl Extra {
         match self {
             Extra::PartitionLag => PARTITION_LAG,
             Extra::Nodes => NODES,
+            Extra::Durability => DURABILITY,
         }
     }
 
@@ -143,6 +146,7 @@ impl Extra {
         match self {
             Extra::PartitionLag => draw::partition_lag(root, title, input),
             Extra::Nodes => draw::nodes(root, title, input),
+            Extra::Durability => draw::durability(root, title, input),
         }
         .map_err(std::io::Error::other)?;
         root.present()
@@ -168,6 +172,11 @@ fn write_extra(dir: &Path, input: &Input, which: Extra) -> std::io::Result<Drawn
 const PARTITION_LAG: (&str, &str) = ("partition-lag", "Consumer lag per partition over time");
 /// The nodes chart, drawn only with the cluster model.
 const NODES: (&str, &str) = ("nodes", "Partitions led per node over time");
+/// The durability chart, drawn only with the cluster model.
+const DURABILITY: (&str, &str) = (
+    "durability",
+    "Crash outcome and publish latency per variant",
+);
 
 /// Draws every chart into `dir` (created if needed) as SVG and PNG; returns the SVGs.
 pub fn write_all(dir: &Path, input: &Input) -> std::io::Result<Vec<Drawn>> {
@@ -198,6 +207,7 @@ pub fn write_all(dir: &Path, input: &Input) -> std::io::Result<Vec<Drawn>> {
         drawn.push(write_extra(dir, input, Extra::PartitionLag)?);
     }
     if input.variants.iter().any(|v| !v.series.nodes.is_empty()) {
+        drawn.push(write_extra(dir, input, Extra::Durability)?);
         drawn.push(write_extra(dir, input, Extra::Nodes)?);
     }
     Ok(drawn)

@@ -850,10 +850,12 @@ impl Ctx<'_> {
                     c.replication,
                     c.nodes.len()
                 );
-                return Err(self.err_first(
-                    &[&["variants", "replication"], &["cluster", "replication"]],
-                    msg,
-                ));
+                return Err(if o.replication.is_some() {
+                    let vq = quoted(&v.name.0);
+                    self.err(&["variants", &vq, "replication"], msg)
+                } else {
+                    self.err(&["cluster", "replication"], msg)
+                });
             }
         } else if v.cluster.is_some() {
             let vq = quoted(&v.name.0);
