@@ -146,7 +146,11 @@ fn variant(h: &mut String, l: &Loaded, index: usize, v: &VariantSummary) {
         let _ = write!(h, "<th>{}</th>", escape(topic));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
-    for (label, cell) in ROWS {
+    let clustered = v.cluster.is_some();
+    for (label, cell) in ROWS
+        .iter()
+        .chain(if clustered { &DURABILITY_ROWS[..] } else { &[] })
+    {
         let _ = write!(h, "<tr><td>{label}</td>");
         for (_, t) in &v.topics.0 {
             let _ = write!(h, "<td>{}</td>", cell(t));
@@ -154,6 +158,9 @@ fn variant(h: &mut String, l: &Loaded, index: usize, v: &VariantSummary) {
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody>\n</table>\n");
+    if let Some(c) = &v.cluster {
+        cluster(h, c);
+    }
     replicated(h, v);
     let _ = writeln!(
         h,
@@ -231,6 +238,56 @@ const ROWS: [(&str, Cell); 17] = [
     ("latency p99", |t| secs(t.latency_s.p99)),
     ("latency max", |t| secs(t.latency_s.max)),
 ];
+
+/// The rows added with the cluster model.
+const DURABILITY_ROWS: [(&str, Cell); 5] = [
+    ("acknowledged to publishers", |t| {
+        dur(t, |d| d.acked_count.to_string())
+    }),
+    ("publish attempts refused", |t| {
+        dur(t, |d| d.publish_refused_count.to_string())
+    }),
+    ("abandoned by publishers", |t| {
+        dur(t, |d| d.abandoned_count.to_string())
+    }),
+    ("lost in a crash", |t| dur(t, |d| d.lost_count.to_string())),
+    ("publish latency p99", |t| {
+        dur(t, |d| secs(d.publish_latency_s.p99))
+    }),
+];
+
+fn dur(t: &TopicSummary, f: impl Fn(&crate::report::summary::TopicDurability) -> String) -> String {
+    t.durability.as_ref().map_or_else(|| "-".into(), f)
+}
+
+/// The nodes and ring changes of a variant with the cluster model.
+fn cluster(h: &mut String, c: &crate::report::summary::ClusterSummary) {
+    h.push_str("<table style=\"margin-top:.8rem\">\n<thead><tr><th>node</th><th>messages committed</th><th>partitions led at the end</th><th>crashes</th><th>down</th></tr></thead>\n<tbody>\n");
+    for (name, n) in &c.nodes.0 {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            n.accepted_count,
+            n.partitions_led,
+            n.crashes,
+            secs(n.downtime_s)
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+    for r in &c.ring_changes {
+        let _ = writeln!(
+            h,
+            "<p>{} s: {} {} — {} of {} partitions moved ({:.1}%)</p>",
+            r.t_s,
+            r.change,
+            escape(&r.node),
+            r.partitions_moved,
+            c.partitions_total,
+            r.fraction_moved * 100.0
+        );
+    }
+}
 
 /// Attempts made per delivered delivery: first attempts of delivered ones plus every failed
 /// attempt, over delivered (the cost of retries, in calls).
