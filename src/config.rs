@@ -66,6 +66,8 @@ pub struct ClusterConfig {
     pub failover: SimDuration,
     /// Latency of a copy from the leader to a follower.
     pub link: Dist,
+    /// Latency of a publish from its publisher to the partition's leader.
+    pub publish_link: Dist,
     /// The log on disk.
     pub persistence: Persistence,
     /// Log retention (what a replay or an `Earliest` subscriber can still read).
@@ -83,6 +85,7 @@ impl ClusterConfig {
             ack: AckMode::Leader,
             failover: SimDuration::ZERO,
             link: Dist::Const(SimDuration::ZERO),
+            publish_link: Dist::Const(SimDuration::ZERO),
             persistence: Persistence::Off,
             retention: Retention::default(),
         }

@@ -202,6 +202,7 @@ pub(super) struct Durability {
     /// Cut links and when they heal.
     cuts: Vec<(Endpoint, Endpoint, SimTime)>,
     rng_link: Stream,
+    rng_publish_link: Stream,
     scratch: Vec<u32>,
     changes: Vec<RingChange>,
     /// Writes failed by a crash, for the loop to hand back to their publishers.
@@ -290,6 +291,7 @@ impl Durability {
             nodes: vec![NodeRt::default(); cfg.cluster.nodes.len()],
             cuts: Vec::new(),
             rng_link: Stream::new(cfg.seed, "cluster/link"),
+            rng_publish_link: Stream::new(cfg.seed, "cluster/publish-link"),
             scratch,
             changes: Vec::new(),
             bounced: Vec::new(),
@@ -360,6 +362,8 @@ impl Durability {
     /// copies to the followers and its sync. Returns it with the instant it commits, or
     /// `None` under group commit (the group's sync decides).
     fn write(&mut self, now: SimTime, topic: u32, p: u32) -> (u32, Safety, Option<SimTime>) {
+        // The publish reaches its leader after the publisher's link latency.
+        let now = now.after(sample(&self.cfg.publish_link, &mut self.rng_publish_link));
         let place = &mut self.places[topic as usize][p as usize];
         place.log_end += 1;
         let leader = place.replicas[0];
@@ -589,7 +593,8 @@ impl Broker {
             let w = &mut d.writes[slot as usize];
             w.safety.durable_at = done;
             let (safety, generation) = (w.safety, w.generation);
-            let at = d.commit_at(&safety, done);
+            // A write still on the publisher's link when the group syncs waits for itself.
+            let at = d.commit_at(&safety, done.max(safety.written));
             let _ = cx.sched.at(at, SimEvent::Written { slot, generation });
         }
         d.nodes[node as usize].group.clear();

@@ -844,6 +844,7 @@ impl Ctx<'_> {
             };
             c.failover = o.failover.unwrap_or(spec.failover).0;
             c.link = dist(&spec.link);
+            c.publish_link = dist(&spec.publish_link);
             if c.replication as usize > c.nodes.len() {
                 let msg = format!(
                     "replication {} needs at least as many nodes; the cluster has {}",

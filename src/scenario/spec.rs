@@ -196,6 +196,9 @@ pub struct ClusterSpec {
     /// Latency of a copy from leader to follower.
     #[serde(default = "no_latency")]
     pub link: DistSpec,
+    /// Latency of a publish from its publisher to the leader.
+    #[serde(default = "no_latency")]
+    pub publish_link: DistSpec,
 }
 
 fn default_vnodes() -> VnodeCount {

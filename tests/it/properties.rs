@@ -618,11 +618,16 @@ fn render_cluster(g: &ClusterGen) -> String {
     );
     let _ = writeln!(
         s,
-        "    cluster: (nodes: [{}], standby: [\"spare\"], vnodes: 16, replication: {}, ack: {}, failover: {}, link: Exp(mean: \"1ms\")),",
+        "    cluster: (nodes: [{}], standby: [\"spare\"], vnodes: 16, replication: {}, ack: {}, failover: {}, link: Exp(mean: \"1ms\"){}),",
         names.join(", "),
         g.replication,
         if g.ack_all { "All" } else { "Leader" },
-        ms(g.failover)
+        ms(g.failover),
+        if g.seed % 3 == 0 {
+            ", publish_link: Exp(mean: \"1ms\")"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,
