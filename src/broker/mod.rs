@@ -665,11 +665,11 @@ impl Broker {
         cx: &mut Cx<O>,
         call: u32,
     ) -> Result<(), BrokerError> {
-        let sub = self.calls[call as usize].sub;
-        let fail = self.calls[call as usize].fail;
-        let lost = self.calls[call as usize].lost;
-        let items = std::mem::take(&mut self.calls[call as usize].items);
-        for &(d, attempt) in &items {
+        let c = &self.calls[call as usize];
+        let (sub, fail, lost, n) = (c.sub, c.fail, c.lost, c.items.len());
+        // By index: nothing below changes a call's items (no take and put back of the Vec).
+        for i in 0..n {
+            let (d, attempt) = self.calls[call as usize].items[i];
             let s = &mut self.subs[sub as usize];
             // Every item draws, current or late, so the stream does not depend on timeouts.
             let ok = fail.is_none() & !s.rng_failure.chance(s.failure_rate);
@@ -697,7 +697,6 @@ impl Broker {
             self.settle(d);
         }
         let c = &mut self.calls[call as usize];
-        c.items = items;
         c.items.clear();
         c.generation = c.generation.wrapping_add(1);
         c.in_use = false;

@@ -13,7 +13,7 @@
 //! deadline. This file is the one place that matches on the strategy.
 
 use super::lifecycle::Status;
-use super::{Broker, BrokerError, Call, Cx, Ref};
+use super::{Broker, BrokerError, Call, Cx};
 use crate::config::Delivery as Strategy;
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, FlushReason, Kind, Observer};
@@ -158,15 +158,28 @@ impl Broker {
                 return Ok(());
             };
             let call = self.take_call_slot(sub);
-            while self.calls[call as usize].items.len() < per_call {
-                let Some(r) = self.consumers[c as usize].parts[p].ready.pop_front() else {
+            // Disjoint borrows: the queue, the call's items and the deliveries are looked up
+            // once, not at every entry.
+            let Broker {
+                consumers,
+                calls,
+                dels,
+                ..
+            } = self;
+            let ready = &mut consumers[c as usize].parts[p].ready;
+            let items = &mut calls[call as usize].items;
+            while items.len() < per_call {
+                let Some(r) = ready.pop_front() else {
                     break;
                 };
-                if self.is_queued(r) {
-                    self.calls[call as usize].items.push((r.idx, 0));
+                if dels
+                    .live(r.idx, r.generation)
+                    .is_some_and(|d| d.status == Status::Queued)
+                {
+                    items.push((r.idx, 0));
                 }
             }
-            if self.calls[call as usize].items.is_empty() {
+            if items.is_empty() {
                 self.free_calls.push(call); // only stale entries were left
                 continue;
             }
@@ -223,13 +236,6 @@ impl Broker {
             }
         }
         None
-    }
-
-    #[inline]
-    fn is_queued(&self, r: Ref) -> bool {
-        self.dels
-            .live(r.idx, r.generation)
-            .is_some_and(|d| d.status == Status::Queued)
     }
 
     fn take_call_slot(&mut self, sub: u32) -> u32 {
