@@ -91,10 +91,15 @@ pub(super) struct Ordering {
 impl Ordering {
     /// Records that `consumer` acknowledged `message` of `key`; true when a later message of
     /// the key was acknowledged before it (an ordering violation).
+    #[inline]
     pub(super) fn handled(&mut self, consumer: u32, key: u32, message: u64) -> bool {
         if key == NIL {
             return false;
         }
+        self.handled_key(consumer, key, message)
+    }
+
+    fn handled_key(&mut self, consumer: u32, key: u32, message: u64) -> bool {
         let newest = self.newest.entry((consumer, key)).or_insert(message);
         if message < *newest {
             return true;
@@ -107,7 +112,7 @@ impl Ordering {
 impl Broker {
     /// An attempt of delivery `d` ended (acknowledged, failed or discarded): its partition has
     /// one fewer in flight.
-    #[inline]
+    #[inline(always)]
     pub(super) fn attempt_ended(&mut self, d: u32) {
         let del = self.dels.get(d);
         let msg = self.msgs.get(del.msg);

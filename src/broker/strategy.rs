@@ -141,11 +141,40 @@ impl Broker {
 
     /// Starts calls from consumer `c`'s released deliveries while one of its members has a
     /// free slot (the member chosen by the group's policy).
+    #[inline]
     pub(super) fn dispatch<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
         c: u32,
     ) -> Result<(), BrokerError> {
+        // About half the calls find nothing to start (the subscriber is busy or its queue
+        // empty): decided here, inline, before the loop's set-up.
+        if self.surely_idle(c) {
+            return Ok(());
+        }
+        self.dispatch_loop(cx, c)
+    }
+
+    /// True when [`Broker::dispatch`] would start nothing for consumer `c`, decided only for
+    /// the common shape (a subscriber of its own, one partition); false means "look".
+    #[inline(always)]
+    fn surely_idle(&self, c: u32) -> bool {
+        let consumer = &self.consumers[c as usize];
+        if !consumer.active {
+            return true;
+        }
+        if consumer.parts.len() != 1 || consumer.group.is_some() {
+            return false;
+        }
+        if consumer.parts[0].ready.is_empty() {
+            return true;
+        }
+        // A subscriber of its own: consumer `c` is subscriber `c` (as in `next_partition`).
+        let s = &self.subs[c as usize];
+        !(s.active && s.busy < s.concurrency)
+    }
+
+    fn dispatch_loop<O: Observer>(&mut self, cx: &mut Cx<O>, c: u32) -> Result<(), BrokerError> {
         let topic = self.consumers[c as usize].topic;
         let ordered = self.topics[topic as usize].retry.ordered;
         // In order, one delivery of a partition at a time: a call carries one.
