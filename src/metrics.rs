@@ -312,7 +312,7 @@ impl Observer for Metrics {
     // One match on the kind first: events that change no count (`Delivering`, subscriber
     // changes, swaps: about a quarter of W1's events) then cost a jump and nothing else, and
     // each counter's slot is indexed only where it is counted.
-    #[inline]
+    #[inline(always)]
     fn on_event(&mut self, e: &Event) {
         let topic = e.topic as usize;
         match e.kind {
