@@ -105,6 +105,7 @@ impl KeySampler {
         }
     }
 
+    #[inline]
     fn draw(&mut self) -> Option<u32> {
         match self {
             KeySampler::None => None,
@@ -141,6 +142,7 @@ impl Publisher {
     }
 
     /// The key of the message being published now, if its publisher has keys.
+    #[inline]
     pub fn key(&mut self) -> Option<u32> {
         self.keys.draw()
     }
@@ -155,6 +157,7 @@ impl Publisher {
     }
 
     /// The publish instant after one at `now`, if any is left before `until`.
+    #[inline]
     pub fn next(&mut self, now: SimTime) -> Option<SimTime> {
         match self.arrivals {
             Arrivals::Burst { .. } => {
@@ -175,6 +178,7 @@ impl Publisher {
         self.before_until(self.from.after(offset))
     }
 
+    #[inline]
     fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
         match self.arrivals {
             Arrivals::Poisson(rate) => {

@@ -530,6 +530,10 @@ impl Broker {
     }
 
     /// Delivery `d` leaves the queue (dispatched, dropped or discarded): keeps queue counts.
+    // `#[inline]` on the small helpers the generic (observer-parameterised) hot path calls:
+    // that code is compiled in the crate that picks the observer (the binary, a bench), where
+    // a plain function of this crate cannot be inlined without LTO.
+    #[inline]
     fn unqueue(&mut self, d: u32) {
         let mi = self.dels.get(d).msg;
         let msg = self.msgs.get_mut(mi);
@@ -599,6 +603,7 @@ impl Broker {
 
     /// After a delivery became terminal or lost a call reference: frees its message once no
     /// delivery of it is alive.
+    #[inline]
     fn settle(&mut self, d: u32) {
         let del = self.dels.get(d);
         if !del.status.is_terminal() || del.refs > 0 {
@@ -609,6 +614,7 @@ impl Broker {
 
     /// `n` deliveries of message `mi` are done with: frees the message and its deliveries
     /// when none is left alive.
+    #[inline]
     fn release(&mut self, mi: u32, n: u32) {
         let msg = self.msgs.get_mut(mi);
         msg.live -= n;

@@ -65,10 +65,15 @@ impl PartStats {
 }
 
 /// The partition of a message.
+#[inline]
 pub(super) fn of(key: Option<u32>, message: u64, partitions: u32) -> u32 {
     if partitions <= 1 {
         return 0;
     }
+    of_many(key, message, partitions)
+}
+
+fn of_many(key: Option<u32>, message: u64, partitions: u32) -> u32 {
     let n = u64::from(partitions);
     match key {
         None => (message % n) as u32,

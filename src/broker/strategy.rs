@@ -22,6 +22,7 @@ use crate::workload::sample;
 
 impl Broker {
     /// A worker of the call's subscriber starts on it: the call ends after its cost.
+    #[inline]
     pub(super) fn begin_work<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) {
         let c = &mut self.calls[call as usize];
         c.has_worker = true;
@@ -39,6 +40,7 @@ impl Broker {
 
     /// An entry (a new message, or a delivery back from retry) joined `topic`'s queue: under
     /// Batched it joins the open batch, which may arm the linger timer or fill the batch.
+    #[inline]
     pub(super) fn note_batch_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
         let t = &mut self.topics[topic as usize];
         let Strategy::Batched { size, linger } = t.delivery else {
@@ -127,6 +129,7 @@ impl Broker {
     }
 
     /// Dispatches for every registered consumer of `topic`, in index order.
+    #[inline]
     pub(super) fn dispatch_topic<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
@@ -267,6 +270,7 @@ impl Broker {
         None
     }
 
+    #[inline]
     fn take_call_slot(&mut self, sub: u32) -> u32 {
         if let Some(i) = self.free_calls.pop() {
             let c = &mut self.calls[i as usize];
