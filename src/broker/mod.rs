@@ -732,10 +732,13 @@ impl Broker {
 
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
         let mi = self.dels.get(d).msg;
-        let topic = self.msgs.get(mi).topic;
-        self.topics[topic as usize].in_flight -= 1;
+        let t = &mut self.topics[self.msgs.get(mi).topic as usize];
+        t.in_flight -= 1;
+        let ordered = t.retry.ordered;
         self.transition(d, Status::Delivered)?;
-        self.attempt_ended(d);
+        if ordered {
+            self.attempt_ended(d); // counted only where ordered retries need it
+        }
         let del = self.dels.get_mut(d);
         let duplicate = del.handled;
         del.handled = true;

@@ -300,10 +300,12 @@ impl Broker {
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
     /// its ack deadline, when the end would come after it).
     fn start_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
-        let sub = self.calls[call as usize].sub;
+        let c = &self.calls[call as usize];
+        let (sub, n) = (c.sub, c.items.len());
         let topic = self.subs[sub as usize].topic;
+        let ordered = self.topics[topic as usize].retry.ordered;
         let mut service = SimDuration::ZERO;
-        for i in 0..self.calls[call as usize].items.len() {
+        for i in 0..n {
             let d = self.calls[call as usize].items[i].0;
             self.unqueue(d);
             self.transition(d, Status::Delivering)?;
@@ -312,12 +314,13 @@ impl Broker {
             if del.sub != sub {
                 del.member = sub; // a group's delivery: the member taking this attempt
             }
-            if self.topics[topic as usize].retry.ordered {
+            let attempt = del.attempt;
+            if ordered {
                 // Only ordered retries look at a partition's attempts in flight.
                 let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
                 self.consumers[consumer as usize].parts[p].in_flight += 1;
             }
-            self.calls[call as usize].items[i].1 = del.attempt;
+            self.calls[call as usize].items[i].1 = attempt;
             self.topics[topic as usize].in_flight += 1;
             cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
             let s = &mut self.subs[sub as usize];
