@@ -103,7 +103,8 @@ impl<E: Copy> Scheduler<E> {
         self.push(key, event);
     }
 
-    #[inline]
+    // Always inlined (a few entries to move at most on W1), the heap's sift out of line.
+    #[inline(always)]
     fn push(&mut self, key: u128, event: E) {
         let new = Entry { key, event };
         if self.heap {
@@ -145,7 +146,7 @@ impl<E: Copy> Scheduler<E> {
 
     /// Inserts at the bottom of the heap and sifts up: moves parents down into the hole until
     /// the new key's place is found, then writes it once.
-    #[inline]
+    #[inline(never)]
     fn heap_push(&mut self, new: Entry<E>) {
         let mut i = self.entries.len();
         self.entries.push(new);
