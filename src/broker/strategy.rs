@@ -297,6 +297,40 @@ impl Broker {
         (self.calls.len() - 1) as u32
     }
 
+    /// Item `i` of `call` goes to DELIVERING; returns the service time drawn for it.
+    #[inline(always)]
+    fn start_attempt<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+        i: usize,
+        ordered: bool,
+    ) -> Result<SimDuration, BrokerError> {
+        let (sub, d) = {
+            let c = &self.calls[call as usize];
+            (c.sub, c.items[i].0)
+        };
+        let topic = self.subs[sub as usize].topic;
+        self.unqueue(d);
+        self.transition(d, Status::Delivering)?;
+        let del = self.dels.get_mut(d);
+        del.refs += 1;
+        if del.sub != sub {
+            del.member = sub; // a group's delivery: the member taking this attempt
+        }
+        let attempt = del.attempt;
+        if ordered {
+            // Only ordered retries look at a partition's attempts in flight.
+            let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
+            self.consumers[consumer as usize].parts[p].in_flight += 1;
+        }
+        self.calls[call as usize].items[i].1 = attempt;
+        self.topics[topic as usize].in_flight += 1;
+        cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
+        let s = &mut self.subs[sub as usize];
+        Ok(sample(&s.service, &mut s.rng_service))
+    }
+
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
     /// its ack deadline, when the end would come after it).
     fn start_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
@@ -304,32 +338,17 @@ impl Broker {
         let (sub, n) = (c.sub, c.items.len());
         let topic = self.subs[sub as usize].topic;
         let ordered = self.topics[topic as usize].retry.ordered;
-        let mut service = SimDuration::ZERO;
-        for i in 0..n {
-            let d = self.calls[call as usize].items[i].0;
-            self.unqueue(d);
-            self.transition(d, Status::Delivering)?;
-            let del = self.dels.get_mut(d);
-            del.refs += 1;
-            if del.sub != sub {
-                del.member = sub; // a group's delivery: the member taking this attempt
+        // A call of one delivery (Immediate) without a loop around it.
+        let service = if n == 1 {
+            self.start_attempt(cx, call, 0, ordered)?
+        } else {
+            let mut service = SimDuration::ZERO;
+            for i in 0..n {
+                let s = self.start_attempt(cx, call, i, ordered)?;
+                service = SimDuration(service.0.saturating_add(s.0));
             }
-            let attempt = del.attempt;
-            if ordered {
-                // Only ordered retries look at a partition's attempts in flight.
-                let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
-                self.consumers[consumer as usize].parts[p].in_flight += 1;
-            }
-            self.calls[call as usize].items[i].1 = attempt;
-            self.topics[topic as usize].in_flight += 1;
-            cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
-            let s = &mut self.subs[sub as usize];
-            service = SimDuration(
-                service
-                    .0
-                    .saturating_add(sample(&s.service, &mut s.rng_service).0),
-            );
-        }
+            service
+        };
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
         s.busy += 1;
