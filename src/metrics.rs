@@ -78,11 +78,13 @@ pub struct SubCounts {
 /// is built from those counts when it is first read (`stats`, `histogram`) and is then the same
 /// value, bucket for bucket, with the same minimum, maximum and size, as recording each sample
 /// into it would have made (a unit test compares them). Half the instructions of
-/// `Histogram::record` per sample, and two samples per delivery.
-#[derive(Clone, Debug)]
+/// `Histogram::record` per sample, and two samples per delivery. The array is handed over when
+/// the histogram is built (memory is one histogram's, as before), and a sample recorded after
+/// that goes into the histogram itself.
 pub struct Latency {
-    /// Counts by histogram index; empty before the first sample.
-    counts: Vec<u64>,
+    /// Counts by histogram index; empty before the first sample, and once the histogram is
+    /// built (a `Cell` so that the first read, through `&self`, can take it).
+    counts: std::cell::Cell<Vec<u64>>,
     /// Samples recorded.
     n: u64,
     /// The smallest sample above the unit (the histogram's smallest non-zero value) and the
@@ -92,8 +94,31 @@ pub struct Latency {
     shape: Shape,
     sigfig: u8,
     sum_ns: u128,
-    /// The histogram of the counts, built on first read after the last sample.
+    /// The histogram, built from the counts on first read; it records later samples itself.
     hist: std::cell::OnceCell<Histogram<u64>>,
+}
+
+impl Clone for Latency {
+    fn clone(&self) -> Self {
+        let counts = self.counts.take();
+        let copy = counts.clone();
+        self.counts.set(counts);
+        Latency {
+            counts: std::cell::Cell::new(copy),
+            hist: self.hist.clone(),
+            ..*self
+        }
+    }
+}
+
+impl std::fmt::Debug for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Latency")
+            .field("n", &self.n)
+            .field("sum_ns", &self.sum_ns)
+            .field("hist", &self.hist)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The bucket layout of an HDR histogram with a given lowest discernible value and precision:
@@ -150,6 +175,23 @@ impl Shape {
     }
 }
 
+/// Grows the counts to hold index `i` (rare: the largest latency so far moved up a bucket).
+#[cold]
+#[inline(never)]
+fn grow(counts: &mut Vec<u64>, i: usize, initial_len: usize) {
+    counts.resize((i + 1).max(initial_len), 0);
+}
+
+/// A sample after the histogram was built (and read): recorded into it directly.
+#[cold]
+#[inline(never)]
+fn record_late(h: &mut Histogram<u64>, ns: u64) {
+    // Should growing ever fail, clamp rather than lose the sample.
+    if h.record(ns).is_err() {
+        h.saturating_record(ns);
+    }
+}
+
 /// Values below this share the lowest buckets: latencies are reported to 1 µs, which keeps each
 /// histogram about ten times smaller than nanosecond resolution would.
 const LOWEST_DISCERNIBLE_NS: u64 = 1_000;
@@ -183,7 +225,7 @@ pub struct LatencyStats {
 impl Latency {
     fn new(sigfig: u8) -> Latency {
         Latency {
-            counts: Vec::new(),
+            counts: std::cell::Cell::new(Vec::new()),
             n: 0,
             min_nz: u64::MAX,
             max: 0,
@@ -198,27 +240,22 @@ impl Latency {
     // is kept out of line so that this stays small.
     #[inline(always)]
     fn record(&mut self, ns: u64) {
-        let i = self.shape.index(ns);
-        if i >= self.counts.len() {
-            self.grow(i);
-        }
-        self.counts[i] += 1;
         self.n += 1;
+        self.sum_ns += u128::from(ns);
+        if let Some(h) = self.hist.get_mut() {
+            record_late(h, ns);
+            return;
+        }
+        let counts = self.counts.get_mut();
+        let i = self.shape.index(ns);
+        if i >= counts.len() {
+            grow(counts, i, self.shape.initial_len);
+        }
+        counts[i] += 1;
         // Values within the unit are the histogram's zero: they do not set its minimum.
         let unit = (1_u64 << self.shape.unit_magnitude) - 1;
         self.min_nz = self.min_nz.min(if ns > unit { ns } else { u64::MAX });
         self.max = self.max.max(ns);
-        self.sum_ns += u128::from(ns);
-        if self.hist.get().is_some() {
-            self.hist = std::cell::OnceCell::new();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self, i: usize) {
-        let len = (i + 1).max(self.shape.initial_len);
-        self.counts.resize(len, 0);
     }
 
     /// The histogram of the samples, built from the counts once.
@@ -227,13 +264,14 @@ impl Latency {
             return None;
         }
         Some(self.hist.get_or_init(|| {
+            let counts = self.counts.take();
             let mut h = new_histogram(self.sigfig);
             let min_index = self.shape.index(self.min_nz);
             // In index order, each bucket's count at its lowest value, except the bucket of the
             // smallest non-zero sample at that sample itself: the histogram grows exactly as it
             // would have (the largest bucket last) and keeps the same smallest value; then the
             // largest sample with a count of zero sets its maximum.
-            for (i, &c) in self.counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
+            for (i, &c) in counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
                 let v = if i == min_index && self.min_nz != u64::MAX {
                     self.min_nz
                 } else {
