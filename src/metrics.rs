@@ -82,11 +82,124 @@ pub struct SubCounts {
 /// the mean. The histogram is made on the first sample and grows with the largest one, so a
 /// topic or subscriber without traffic costs nothing; its resolution is 1 µs at the bottom and
 /// `sigfig` significant digits above.
-#[derive(Clone, Debug)]
+///
+/// Recording counts into an array with the HDR histogram's exact bucket layout (the index
+/// arithmetic of `hdrhistogram`, with its parameters computed once here); the `Histogram` itself
+/// is built from those counts when it is first read (`stats`, `histogram`) and is then the same
+/// value, bucket for bucket, with the same minimum, maximum and size, as recording each sample
+/// into it would have made (a unit test compares them). Half the instructions of
+/// `Histogram::record` per sample, and two samples per delivery. The array is handed over when
+/// the histogram is built (memory is one histogram's, as before), and a sample recorded after
+/// that goes into the histogram itself.
 pub struct Latency {
-    hist: Option<Histogram<u64>>,
+    /// Counts by histogram index; empty before the first sample, and once the histogram is
+    /// built (a `Cell` so that the first read, through `&self`, can take it).
+    counts: std::cell::Cell<Vec<u64>>,
+    /// Samples recorded.
+    n: u64,
+    /// The smallest sample above the unit (the histogram's smallest non-zero value) and the
+    /// largest sample.
+    min_nz: u64,
+    max: u64,
+    shape: Shape,
     sigfig: u8,
     sum_ns: u128,
+    /// The histogram, built from the counts on first read; it records later samples itself.
+    hist: std::cell::OnceCell<Histogram<u64>>,
+}
+
+impl Clone for Latency {
+    fn clone(&self) -> Self {
+        let counts = self.counts.take();
+        let copy = counts.clone();
+        self.counts.set(counts);
+        Latency {
+            counts: std::cell::Cell::new(copy),
+            hist: self.hist.clone(),
+            ..*self
+        }
+    }
+}
+
+impl std::fmt::Debug for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Latency")
+            .field("n", &self.n)
+            .field("sum_ns", &self.sum_ns)
+            .field("hist", &self.hist)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bucket layout of an HDR histogram with a given lowest discernible value and precision:
+/// the same formulas as `Histogram::new_with_bounds`.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    unit_magnitude: u32,
+    sub_bucket_half_count_magnitude: u32,
+    sub_bucket_half_count: u64,
+    sub_bucket_mask: u64,
+    leading_zero_count_base: u32,
+    /// The histogram's array length when it is made (before it grows).
+    initial_len: usize,
+}
+
+impl Shape {
+    fn new(low: u64, high: u64, sigfig: u8) -> Shape {
+        let largest = 2 * 10_u32.pow(u32::from(sigfig));
+        let unit_magnitude = (low as f64).log2().floor() as u32;
+        let sub_bucket_count_magnitude = f64::from(largest).log2().ceil() as u32;
+        let sub_bucket_half_count_magnitude = sub_bucket_count_magnitude - 1;
+        let sub_bucket_count = 1_u64 << sub_bucket_count_magnitude;
+        let mut shape = Shape {
+            unit_magnitude,
+            sub_bucket_half_count_magnitude,
+            sub_bucket_half_count: sub_bucket_count / 2,
+            sub_bucket_mask: (sub_bucket_count - 1) << unit_magnitude,
+            leading_zero_count_base: 64 - unit_magnitude - sub_bucket_count_magnitude,
+            initial_len: 0,
+        };
+        shape.initial_len = shape.index(high) + 1;
+        shape
+    }
+
+    /// The counts index of `value` (`Histogram::index_for`).
+    #[inline(always)]
+    fn index(&self, value: u64) -> usize {
+        let bucket = self.leading_zero_count_base - (value | self.sub_bucket_mask).leading_zeros();
+        let sub_bucket = value >> (bucket + self.unit_magnitude);
+        (((u64::from(bucket) + 1) << self.sub_bucket_half_count_magnitude) + sub_bucket
+            - self.sub_bucket_half_count) as usize
+    }
+
+    /// The lowest value of counts index `i` (`Histogram::value_for`).
+    fn value(&self, i: usize) -> u64 {
+        let i = i as u64;
+        let mut bucket = (i >> self.sub_bucket_half_count_magnitude) as i64 - 1;
+        let mut sub_bucket = (i & (self.sub_bucket_half_count - 1)) + self.sub_bucket_half_count;
+        if bucket < 0 {
+            sub_bucket -= self.sub_bucket_half_count;
+            bucket = 0;
+        }
+        sub_bucket << (bucket as u32 + self.unit_magnitude)
+    }
+}
+
+/// Grows the counts to hold index `i` (rare: the largest latency so far moved up a bucket).
+#[cold]
+#[inline(never)]
+fn grow(counts: &mut Vec<u64>, i: usize, initial_len: usize) {
+    counts.resize((i + 1).max(initial_len), 0);
+}
+
+/// A sample after the histogram was built (and read): recorded into it directly.
+#[cold]
+#[inline(never)]
+fn record_late(h: &mut Histogram<u64>, ns: u64) {
+    // Should growing ever fail, clamp rather than lose the sample.
+    if h.record(ns).is_err() {
+        h.saturating_record(ns);
+    }
 }
 
 /// Values below this share the lowest buckets: latencies are reported to 1 µs, which keeps each
@@ -122,33 +235,77 @@ pub struct LatencyStats {
 impl Latency {
     fn new(sigfig: u8) -> Latency {
         Latency {
-            hist: None,
+            counts: std::cell::Cell::new(Vec::new()),
+            n: 0,
+            min_nz: u64::MAX,
+            max: 0,
+            shape: Shape::new(LOWEST_DISCERNIBLE_NS, 2 * LOWEST_DISCERNIBLE_NS, sigfig),
             sigfig,
             sum_ns: 0,
+            hist: std::cell::OnceCell::new(),
         }
     }
 
-    // Always inlined into the observer (two call sites per delivery); the histogram's
-    // creation, once per topic or subscriber, is kept out of line so that this stays small.
+    // Always inlined into the observer (two call sites per delivery); growing the array, rare,
+    // is kept out of line so that this stays small.
     #[inline(always)]
     fn record(&mut self, ns: u64) {
-        let sigfig = self.sigfig;
-        let hist = self.hist.get_or_insert_with(|| new_histogram(sigfig));
-        // Should growing ever fail, clamp rather than lose the sample.
-        if hist.record(ns).is_err() {
-            hist.saturating_record(ns);
-        }
+        self.n += 1;
         self.sum_ns += u128::from(ns);
+        if let Some(h) = self.hist.get_mut() {
+            record_late(h, ns);
+            return;
+        }
+        let counts = self.counts.get_mut();
+        let i = self.shape.index(ns);
+        if i >= counts.len() {
+            grow(counts, i, self.shape.initial_len);
+        }
+        counts[i] += 1;
+        // Values within the unit are the histogram's zero: they do not set its minimum.
+        let unit = (1_u64 << self.shape.unit_magnitude) - 1;
+        self.min_nz = self.min_nz.min(if ns > unit { ns } else { u64::MAX });
+        self.max = self.max.max(ns);
+    }
+
+    /// The histogram of the samples, built from the counts once.
+    fn built(&self) -> Option<&Histogram<u64>> {
+        if self.n == 0 {
+            return None;
+        }
+        Some(self.hist.get_or_init(|| {
+            let counts = self.counts.take();
+            let mut h = new_histogram(self.sigfig);
+            let min_index = self.shape.index(self.min_nz);
+            // In index order, each bucket's count at its lowest value, except the bucket of the
+            // smallest non-zero sample at that sample itself: the histogram grows exactly as it
+            // would have (the largest bucket last) and keeps the same smallest value; then the
+            // largest sample with a count of zero sets its maximum.
+            for (i, &c) in counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
+                let v = if i == min_index && self.min_nz != u64::MAX {
+                    self.min_nz
+                } else {
+                    self.shape.value(i)
+                };
+                if h.record_n(v, c).is_err() {
+                    h.saturating_record_n(v, c);
+                }
+            }
+            if h.record_n(self.max, 0).is_err() {
+                h.saturating_record_n(self.max, 0);
+            }
+            h
+        }))
     }
 
     /// Number of samples.
     pub fn count(&self) -> u64 {
-        self.hist.as_ref().map_or(0, |h| h.len())
+        self.n
     }
 
     /// Mean and percentiles in seconds (all zero when empty).
     pub fn stats(&self) -> LatencyStats {
-        let Some(h) = self.hist.as_ref().filter(|h| !h.is_empty()) else {
+        let Some(h) = self.built().filter(|h| !h.is_empty()) else {
             return LatencyStats::default();
         };
         let s = |ns: u64| ns as f64 / 1e9;
@@ -163,7 +320,7 @@ impl Latency {
 
     /// The underlying histogram (for charts), if any sample was recorded.
     pub fn histogram(&self) -> Option<&Histogram<u64>> {
-        self.hist.as_ref()
+        self.built()
     }
 }
 
@@ -206,7 +363,7 @@ impl Observer for Metrics {
     // One match on the kind first: events that change no count (`Delivering`, subscriber
     // changes, swaps: about a quarter of W1's events) then cost a jump and nothing else, and
     // each counter's slot is indexed only where it is counted.
-    #[inline]
+    #[inline(always)]
     fn on_event(&mut self, e: &Event) {
         let topic = e.topic as usize;
         match e.kind {
@@ -322,5 +479,50 @@ impl Metrics {
             &mut self.topics[e.topic as usize],
             &mut self.subs[e.subscriber as usize],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The histogram built from the counts is the one recording each sample makes.
+        #[test]
+        fn built_histogram_is_the_recorded_one(
+            values in prop::collection::vec(prop_oneof![0u64..3_000, 0u64..5_000_000, any::<u64>().prop_map(|v| v >> 3)], 1..300),
+            sigfig in 2u8..=3,
+        ) {
+            let mut l = Latency::new(sigfig);
+            let mut h = new_histogram(sigfig);
+            for &v in &values {
+                l.record(v);
+                h.record(v).unwrap();
+            }
+            let b = l.histogram().unwrap();
+            prop_assert!(*b == h);
+            prop_assert_eq!(b.distinct_values(), h.distinct_values());
+            prop_assert_eq!(b.high(), h.high());
+            prop_assert_eq!(b.min(), h.min());
+            prop_assert_eq!(b.max(), h.max());
+            prop_assert_eq!(b.len(), h.len());
+            for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+                prop_assert_eq!(b.value_at_quantile(q), h.value_at_quantile(q));
+            }
+            // A sample after a read rebuilds it.
+            l.record(values[0]);
+            h.record(values[0]).unwrap();
+            prop_assert!(*l.histogram().unwrap() == h);
+            prop_assert_eq!(l.count(), h.len());
+        }
+    }
+
+    #[test]
+    fn empty_has_no_histogram() {
+        let l = Latency::new(3);
+        assert!(l.histogram().is_none());
+        assert_eq!(l.count(), 0);
+        assert_eq!(l.stats(), LatencyStats::default());
     }
 }

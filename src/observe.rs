@@ -381,7 +381,7 @@ pub struct PartitionGauge {
 
 /// Two observers side by side (nest pairs for more): both see every event, first `A`.
 impl<A: Observer, B: Observer> Observer for (A, B) {
-    #[inline]
+    #[inline(always)]
     fn on_event(&mut self, event: &Event) {
         self.0.on_event(event);
         self.1.on_event(event);

@@ -18,17 +18,28 @@ pub struct PastError {
 
 /// The virtual clock and the events waiting on it.
 ///
-/// The queue is a binary min-heap of `(key, event)` entries written out here rather than
-/// `std`'s `BinaryHeap`, so that `pop` can be inlined into the loop and both sifts move entries
-/// through a hole. Keys are `time << 64 | seq`: one integer comparison orders by time, then
-/// insertion, and keys are unique, so the pop order is fully determined by them. On W1 the heap
-/// holds a handful of entries, so fixed costs matter more than depth: a 4-ary heap, and keys
-/// and events in separate arrays, both measured slower (callgrind).
+/// Keys are `time << 64 | seq`: one integer comparison orders by time, then insertion, and keys
+/// are unique, so the pop order is fully determined by them (not by how entries are stored).
+///
+/// Two layouts of one array of `(key, event)` entries, chosen by size:
+/// - **small** (at most [`SMALL_MAX`] entries, W1's case: a handful): sorted by key, largest
+///   first, so the next event is the last entry: a pop is `Vec::pop`, and a push moves the
+///   entries due before the new one (usually one or two: new events are soon) up by one
+///   slot — fewer instructions than any heap at this size (callgrind on W1);
+/// - **large**: a binary min-heap written out here, whose sifts move entries through a hole.
+///   Growing past [`SMALL_MAX`] turns the sorted array into a heap by reversing it (an array
+///   sorted smallest first is a min-heap); shrinking to [`SMALL_MAX`] / 2 sorts it back, so
+///   a queue hovering at the boundary does not switch at every event.
 pub struct Scheduler<E> {
     now: SimTime,
     seq: u64,
-    heap: Vec<Entry<E>>,
+    entries: Vec<Entry<E>>,
+    /// The entries are a heap (else sorted, largest key first).
+    heap: bool,
 }
+
+/// The most entries kept sorted; beyond, a heap.
+const SMALL_MAX: usize = 16;
 
 /// One waiting event and its key.
 #[derive(Clone, Copy)]
@@ -43,12 +54,13 @@ impl<E> Default for Scheduler<E> {
         Scheduler {
             now: SimTime::ZERO,
             seq: 0,
-            heap: Vec::new(),
+            entries: Vec::new(),
+            heap: false,
         }
     }
 }
 
-// `Copy` payloads let sifting move events through a hole instead of swapping them.
+// `Copy` payloads let entries move through a hole instead of being swapped.
 impl<E: Copy> Scheduler<E> {
     /// An empty queue at time zero.
     pub fn new() -> Self {
@@ -63,12 +75,12 @@ impl<E: Copy> Scheduler<E> {
 
     /// Events waiting.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.entries.len()
     }
 
     /// True when nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.entries.is_empty()
     }
 
     /// Schedules `event` at `at`, after every event already scheduled for that instant.
@@ -91,39 +103,96 @@ impl<E: Copy> Scheduler<E> {
         self.push(key, event);
     }
 
-    /// Inserts at the bottom and sifts up: moves parents down into the hole until the new key's
-    /// place is found, then writes it once.
-    #[inline]
+    // Always inlined (a few entries to move at most on W1), the heap's sift out of line.
+    #[inline(always)]
     fn push(&mut self, key: u128, event: E) {
-        let mut i = self.heap.len();
         let new = Entry { key, event };
-        self.heap.push(new);
+        if self.heap {
+            self.heap_push(new);
+        } else if self.entries.len() < SMALL_MAX {
+            // Insertion into the sorted array: entries due before the new one (smaller keys,
+            // at the end) move up by one slot.
+            let mut i = self.entries.len();
+            self.entries.push(new);
+            let entries = self.entries.as_mut_slice();
+            while i > 0 && entries[i - 1].key < key {
+                entries[i] = entries[i - 1];
+                i -= 1;
+            }
+            entries[i] = new;
+        } else {
+            self.make_heap();
+            self.heap_push(new);
+        }
+    }
+
+    /// Sorted (largest first) to heap: reversed, the array is sorted smallest first, which
+    /// is a min-heap.
+    #[cold]
+    #[inline(never)]
+    fn make_heap(&mut self) {
+        self.entries.reverse();
+        self.heap = true;
+    }
+
+    /// Heap to sorted, largest first.
+    #[cold]
+    #[inline(never)]
+    fn make_sorted(&mut self) {
+        self.entries
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+        self.heap = false;
+    }
+
+    /// Inserts at the bottom of the heap and sifts up: moves parents down into the hole until
+    /// the new key's place is found, then writes it once.
+    #[inline(never)]
+    fn heap_push(&mut self, new: Entry<E>) {
+        let mut i = self.entries.len();
+        self.entries.push(new);
         while i > 0 {
             let parent = (i - 1) / 2;
-            let p = self.heap[parent];
-            if p.key < key {
+            let p = self.entries[parent];
+            if p.key < new.key {
                 break;
             }
-            self.heap[i] = p;
+            self.entries[i] = p;
             i = parent;
         }
-        self.heap[i] = new;
+        self.entries[i] = new;
     }
 
     /// The time of the next event, if any.
+    #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.first().map(|e| SimTime((e.key >> 64) as u64))
+        let next = if self.heap {
+            self.entries.first()
+        } else {
+            self.entries.last()
+        };
+        next.map(|e| SimTime((e.key >> 64) as u64))
     }
 
     /// Pops the next event and advances the clock to it.
-    // Always inlined into the loop: the heap is usually a handful of entries deep, so the
-    // call and the returned `Option` cost as much as the sifting (callgrind on W1).
+    // Always inlined into the loop: the queue is usually a handful of entries, so the call
+    // and the returned `Option` would cost as much as the pop (callgrind on W1).
     #[inline(always)]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let top = *self.heap.first()?;
-        // The last entry fills the root's place: sift it down from the root through a hole.
-        let last = self.heap.pop()?;
-        let n = self.heap.len();
+        let top = if self.heap {
+            self.heap_pop()?
+        } else {
+            self.entries.pop()?
+        };
+        self.now = SimTime((top.key >> 64) as u64);
+        Some((self.now, top.event))
+    }
+
+    /// Pops the root of the heap: the last entry fills its place, sifted down through a hole.
+    #[inline]
+    fn heap_pop(&mut self) -> Option<Entry<E>> {
+        let top = *self.entries.first()?;
+        let last = self.entries.pop()?;
+        let n = self.entries.len();
         if n > 0 {
             let mut i = 0;
             loop {
@@ -132,21 +201,23 @@ impl<E: Copy> Scheduler<E> {
                     break;
                 }
                 let right = left + 1;
-                let child = if right < n && self.heap[right].key < self.heap[left].key {
+                let child = if right < n && self.entries[right].key < self.entries[left].key {
                     right
                 } else {
                     left
                 };
-                if last.key < self.heap[child].key {
+                if last.key < self.entries[child].key {
                     break;
                 }
-                self.heap[i] = self.heap[child];
+                self.entries[i] = self.entries[child];
                 i = child;
             }
-            self.heap[i] = last;
+            self.entries[i] = last;
         }
-        self.now = SimTime((top.key >> 64) as u64);
-        Some((self.now, top.event))
+        if n <= SMALL_MAX / 2 {
+            self.make_sorted();
+        }
+        Some(top)
     }
 
     /// Pops the next event only if it is at or before `deadline`.
@@ -219,6 +290,43 @@ mod tests {
                     prop_assert_eq!(s.pop(), expected);
                 }
             }
+        }
+
+        /// The same with more pushes than pops, then a drain: the queue grows past the sorted
+        /// layout into a heap and shrinks back, several times.
+        #[test]
+        fn matches_the_model_across_both_layouts(
+            ops in prop::collection::vec((0u64..1_000, 0u8..5), 1..600),
+        ) {
+            let mut s = Scheduler::new();
+            let mut model = BTreeMap::new();
+            let mut n = 0u32;
+            let mut step = |s: &mut Scheduler<u32>, model: &mut BTreeMap<(SimTime, u32), u32>, pop: bool, dt: u64| {
+                if pop {
+                    prop_assert_eq!(s.peek_time(), model.first_key_value().map(|((t, _), _)| *t));
+                    let expected = model.pop_first().map(|((t, _), v)| (t, v));
+                    prop_assert_eq!(s.pop(), expected);
+                } else {
+                    let at = SimTime(s.now().0 + dt);
+                    s.at(at, n).unwrap();
+                    model.insert((at, n), n);
+                    n += 1;
+                }
+                prop_assert_eq!(s.len(), model.len());
+                Ok(())
+            };
+            // Phases of growth (4 pushes in 5) and of shrinking (4 pops in 5).
+            let mut saw_heap = false;
+            for (i, &(dt, k)) in ops.iter().enumerate() {
+                let growing = (i / 100) % 2 == 0;
+                step(&mut s, &mut model, if growing { k == 0 } else { k != 0 }, dt)?;
+                saw_heap |= s.heap;
+            }
+            prop_assert!(saw_heap || ops.len() < 100);
+            while !model.is_empty() {
+                step(&mut s, &mut model, true, 0)?;
+            }
+            prop_assert_eq!(s.pop(), None);
         }
     }
 }

@@ -9,8 +9,20 @@ use crate::rng::Stream;
 use crate::time::{DURATION_NS_MAX, SimDuration, SimTime};
 
 /// Draws one span from `dist`.
-#[inline]
+// Always inlined: a constant (often zero network latency) then costs a load, and an
+// exponential the ziggurat's fast path; the other shapes are drawn out of line.
+#[inline(always)]
 pub fn sample(dist: &Dist, rng: &mut Stream) -> SimDuration {
+    match *dist {
+        Dist::Const(d) => d,
+        Dist::Exp(mean) => clamp_ns(mean.0 as f64 * rng.exp1()),
+        _ => sample_other(dist, rng),
+    }
+}
+
+/// [`sample`] for the shapes other than a constant and an exponential.
+#[inline(never)]
+fn sample_other(dist: &Dist, rng: &mut Stream) -> SimDuration {
     match *dist {
         Dist::Const(d) => d,
         Dist::Uniform(lo, hi) => SimDuration(rng.between(lo.0, hi.0)),
@@ -93,6 +105,7 @@ impl KeySampler {
         }
     }
 
+    #[inline]
     fn draw(&mut self) -> Option<u32> {
         match self {
             KeySampler::None => None,
@@ -129,6 +142,7 @@ impl Publisher {
     }
 
     /// The key of the message being published now, if its publisher has keys.
+    #[inline]
     pub fn key(&mut self) -> Option<u32> {
         self.keys.draw()
     }
@@ -143,6 +157,7 @@ impl Publisher {
     }
 
     /// The publish instant after one at `now`, if any is left before `until`.
+    #[inline]
     pub fn next(&mut self, now: SimTime) -> Option<SimTime> {
         match self.arrivals {
             Arrivals::Burst { .. } => {
@@ -163,6 +178,7 @@ impl Publisher {
         self.before_until(self.from.after(offset))
     }
 
+    #[inline]
     fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
         match self.arrivals {
             Arrivals::Poisson(rate) => {

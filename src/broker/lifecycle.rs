@@ -39,6 +39,7 @@ pub enum Status {
 
 impl Status {
     /// No further transition is possible.
+    #[inline]
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -74,6 +75,7 @@ impl fmt::Display for Status {
 }
 
 /// True when `from → to` is a legal step of the lifecycle.
+#[inline]
 pub fn allowed(from: Status, to: Status) -> bool {
     use Status::*;
     matches!(

@@ -65,10 +65,15 @@ impl PartStats {
 }
 
 /// The partition of a message.
+#[inline]
 pub(super) fn of(key: Option<u32>, message: u64, partitions: u32) -> u32 {
     if partitions <= 1 {
         return 0;
     }
+    of_many(key, message, partitions)
+}
+
+fn of_many(key: Option<u32>, message: u64, partitions: u32) -> u32 {
     let n = u64::from(partitions);
     match key {
         None => (message % n) as u32,
@@ -91,10 +96,15 @@ pub(super) struct Ordering {
 impl Ordering {
     /// Records that `consumer` acknowledged `message` of `key`; true when a later message of
     /// the key was acknowledged before it (an ordering violation).
+    #[inline]
     pub(super) fn handled(&mut self, consumer: u32, key: u32, message: u64) -> bool {
         if key == NIL {
             return false;
         }
+        self.handled_key(consumer, key, message)
+    }
+
+    fn handled_key(&mut self, consumer: u32, key: u32, message: u64) -> bool {
         let newest = self.newest.entry((consumer, key)).or_insert(message);
         if message < *newest {
             return true;
@@ -107,7 +117,7 @@ impl Ordering {
 impl Broker {
     /// An attempt of delivery `d` ended (acknowledged, failed or discarded): its partition has
     /// one fewer in flight.
-    #[inline]
+    #[inline(always)]
     pub(super) fn attempt_ended(&mut self, d: u32) {
         let del = self.dels.get(d);
         let msg = self.msgs.get(del.msg);

@@ -26,13 +26,24 @@ pub fn base_delay(backoff: &Backoff, attempt: u32) -> SimDuration {
             max,
         } => {
             let exp = attempt.saturating_sub(1).min(1_000) as i32;
-            let ns = initial.0 as f64 * libm::pow(factor, f64::from(exp));
+            let ns = initial.0 as f64 * power(factor, exp);
             SimDuration(if ns >= max.0 as f64 {
                 max.0
             } else {
                 ns.round() as u64
             })
         }
+    }
+}
+
+/// `factor` to the power `exp` (0 ≤ exp ≤ 1000): `libm::pow`, except for the usual doubling,
+/// whose powers are exact and built directly (the same bits: a unit test checks every one).
+#[inline]
+fn power(factor: f64, exp: i32) -> f64 {
+    if factor == 2.0 {
+        f64::from_bits(((exp + 1023) as u64) << 52)
+    } else {
+        libm::pow(factor, f64::from(exp))
     }
 }
 
@@ -54,6 +65,7 @@ fn initial(backoff: &Backoff) -> SimDuration {
 
 /// Decides after failed attempt `attempt`; `previous` is the last delay this delivery waited
 /// (zero before its first retry). Draws from `rng` only when jitter needs it.
+#[inline]
 pub fn decide(
     policy: &RetryPolicy,
     attempt: u32,
@@ -93,6 +105,17 @@ mod tests {
             },
             jitter,
             ordered: false,
+        }
+    }
+
+    #[test]
+    fn powers_of_two_are_libm_pow_bit_for_bit() {
+        for exp in 0..=1000 {
+            assert_eq!(
+                power(2.0, exp).to_bits(),
+                libm::pow(2.0, f64::from(exp)).to_bits(),
+                "2^{exp}"
+            );
         }
     }
 

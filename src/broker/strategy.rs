@@ -13,7 +13,7 @@
 //! deadline. This file is the one place that matches on the strategy.
 
 use super::lifecycle::Status;
-use super::{Broker, BrokerError, Call, Cx, Ref};
+use super::{Broker, BrokerError, Call, Cx};
 use crate::config::Delivery as Strategy;
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, FlushReason, Kind, Observer};
@@ -22,6 +22,7 @@ use crate::workload::sample;
 
 impl Broker {
     /// A worker of the call's subscriber starts on it: the call ends after its cost.
+    #[inline]
     pub(super) fn begin_work<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) {
         let c = &mut self.calls[call as usize];
         c.has_worker = true;
@@ -39,6 +40,7 @@ impl Broker {
 
     /// An entry (a new message, or a delivery back from retry) joined `topic`'s queue: under
     /// Batched it joins the open batch, which may arm the linger timer or fill the batch.
+    #[inline]
     pub(super) fn note_batch_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
         let t = &mut self.topics[topic as usize];
         let Strategy::Batched { size, linger } = t.delivery else {
@@ -127,6 +129,7 @@ impl Broker {
     }
 
     /// Dispatches for every registered consumer of `topic`, in index order.
+    #[inline]
     pub(super) fn dispatch_topic<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
@@ -141,11 +144,40 @@ impl Broker {
 
     /// Starts calls from consumer `c`'s released deliveries while one of its members has a
     /// free slot (the member chosen by the group's policy).
+    #[inline]
     pub(super) fn dispatch<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
         c: u32,
     ) -> Result<(), BrokerError> {
+        // About half the calls find nothing to start (the subscriber is busy or its queue
+        // empty): decided here, inline, before the loop's set-up.
+        if self.surely_idle(c) {
+            return Ok(());
+        }
+        self.dispatch_loop(cx, c)
+    }
+
+    /// True when [`Broker::dispatch`] would start nothing for consumer `c`, decided only for
+    /// the common shape (a subscriber of its own, one partition); false means "look".
+    #[inline(always)]
+    fn surely_idle(&self, c: u32) -> bool {
+        let consumer = &self.consumers[c as usize];
+        if !consumer.active {
+            return true;
+        }
+        if consumer.parts.len() != 1 || consumer.group.is_some() {
+            return false;
+        }
+        if consumer.parts[0].ready.is_empty() {
+            return true;
+        }
+        // A subscriber of its own: consumer `c` is subscriber `c` (as in `next_partition`).
+        let s = &self.subs[c as usize];
+        !(s.active && s.busy < s.concurrency)
+    }
+
+    fn dispatch_loop<O: Observer>(&mut self, cx: &mut Cx<O>, c: u32) -> Result<(), BrokerError> {
         let topic = self.consumers[c as usize].topic;
         let ordered = self.topics[topic as usize].retry.ordered;
         // In order, one delivery of a partition at a time: a call carries one.
@@ -165,15 +197,28 @@ impl Broker {
                 return Ok(());
             };
             let call = self.take_call_slot(sub);
-            while self.calls[call as usize].items.len() < per_call {
-                let Some(r) = self.consumers[c as usize].parts[p].ready.pop_front() else {
+            // Disjoint borrows: the queue, the call's items and the deliveries are looked up
+            // once, not at every entry.
+            let Broker {
+                consumers,
+                calls,
+                dels,
+                ..
+            } = self;
+            let ready = &mut consumers[c as usize].parts[p].ready;
+            let items = &mut calls[call as usize].items;
+            while items.len() < per_call {
+                let Some(r) = ready.pop_front() else {
                     break;
                 };
-                if self.is_queued(r) {
-                    self.calls[call as usize].items.push((r.idx, 0));
+                if dels
+                    .live(r.idx, r.generation)
+                    .is_some_and(|d| d.status == Status::Queued)
+                {
+                    items.push((r.idx, 0));
                 }
             }
-            if self.calls[call as usize].items.is_empty() {
+            if items.is_empty() {
                 self.free_calls.push(call); // only stale entries were left
                 continue;
             }
@@ -238,12 +283,6 @@ impl Broker {
     }
 
     #[inline]
-    fn is_queued(&self, r: Ref) -> bool {
-        self.dels
-            .live(r.idx, r.generation)
-            .is_some_and(|d| d.status == Status::Queued)
-    }
-
     fn take_call_slot(&mut self, sub: u32) -> u32 {
         if let Some(i) = self.free_calls.pop() {
             let c = &mut self.calls[i as usize];
@@ -270,36 +309,58 @@ impl Broker {
         (self.calls.len() - 1) as u32
     }
 
+    /// Item `i` of `call` goes to DELIVERING; returns the service time drawn for it.
+    #[inline(always)]
+    fn start_attempt<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+        i: usize,
+        ordered: bool,
+    ) -> Result<SimDuration, BrokerError> {
+        let (sub, d) = {
+            let c = &self.calls[call as usize];
+            (c.sub, c.items[i].0)
+        };
+        let topic = self.subs[sub as usize].topic;
+        self.unqueue(d);
+        self.transition(d, Status::Delivering)?;
+        let del = self.dels.get_mut(d);
+        del.refs += 1;
+        if del.sub != sub {
+            del.member = sub; // a group's delivery: the member taking this attempt
+        }
+        let attempt = del.attempt;
+        if ordered {
+            // Only ordered retries look at a partition's attempts in flight.
+            let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
+            self.consumers[consumer as usize].parts[p].in_flight += 1;
+        }
+        self.calls[call as usize].items[i].1 = attempt;
+        self.topics[topic as usize].in_flight += 1;
+        cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
+        let s = &mut self.subs[sub as usize];
+        Ok(sample(&s.service, &mut s.rng_service))
+    }
+
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
     /// its ack deadline, when the end would come after it).
     fn start_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
-        let sub = self.calls[call as usize].sub;
+        let c = &self.calls[call as usize];
+        let (sub, n) = (c.sub, c.items.len());
         let topic = self.subs[sub as usize].topic;
-        let mut service = SimDuration::ZERO;
-        for i in 0..self.calls[call as usize].items.len() {
-            let d = self.calls[call as usize].items[i].0;
-            self.unqueue(d);
-            self.transition(d, Status::Delivering)?;
-            let del = self.dels.get_mut(d);
-            del.refs += 1;
-            if del.sub != sub {
-                del.member = sub; // a group's delivery: the member taking this attempt
+        let ordered = self.topics[topic as usize].retry.ordered;
+        // A call of one delivery (Immediate) without a loop around it.
+        let service = if n == 1 {
+            self.start_attempt(cx, call, 0, ordered)?
+        } else {
+            let mut service = SimDuration::ZERO;
+            for i in 0..n {
+                let s = self.start_attempt(cx, call, i, ordered)?;
+                service = SimDuration(service.0.saturating_add(s.0));
             }
-            if self.topics[topic as usize].retry.ordered {
-                // Only ordered retries look at a partition's attempts in flight.
-                let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
-                self.consumers[consumer as usize].parts[p].in_flight += 1;
-            }
-            self.calls[call as usize].items[i].1 = del.attempt;
-            self.topics[topic as usize].in_flight += 1;
-            cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
-            let s = &mut self.subs[sub as usize];
-            service = SimDuration(
-                service
-                    .0
-                    .saturating_add(sample(&s.service, &mut s.rng_service).0),
-            );
-        }
+            service
+        };
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
         s.busy += 1;
