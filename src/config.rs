@@ -68,6 +68,8 @@ pub struct ClusterConfig {
     pub link: Dist,
     /// Latency of a publish from its publisher to the partition's leader.
     pub publish_link: Dist,
+    /// What a cut between a leader and a follower does to the copies that should cross it.
+    pub on_cut: CutMode,
     /// The log on disk.
     pub persistence: Persistence,
     /// Log retention (what a replay or an `Earliest` subscriber can still read).
@@ -86,10 +88,21 @@ impl ClusterConfig {
             failover: SimDuration::ZERO,
             link: Dist::Const(SimDuration::ZERO),
             publish_link: Dist::Const(SimDuration::ZERO),
+            on_cut: CutMode::Delay,
             persistence: Persistence::Off,
             retention: Retention::default(),
         }
     }
+}
+
+/// Copies that should cross a cut link between a leader and a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutMode {
+    /// They wait for the link to heal, and so do acknowledgements under ack `All`.
+    Delay,
+    /// They are lost: the follower drops out of the in-sync set until the link heals (then
+    /// catches up), and acknowledgements stop waiting for it.
+    Lose,
 }
 
 /// When a publish is acknowledged to its publisher.

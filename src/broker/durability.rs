@@ -31,7 +31,7 @@
 use super::lifecycle::Status;
 use super::{Broker, BrokerError, Cx, NIL};
 use crate::cluster::Ring;
-use crate::config::{AckMode, ClusterConfig, Config, Endpoint, Persistence};
+use crate::config::{AckMode, ClusterConfig, Config, CutMode, Endpoint, Persistence};
 
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, Kind, MoveReason, NONE, Observer, Refusal};
@@ -376,11 +376,17 @@ impl Durability {
         for i in 1..self.places[topic as usize][p as usize].replicas.len() {
             let f = self.places[topic as usize][p as usize].replicas[i];
             let mut arrives = now.after(sample(&self.cfg.link, &mut self.rng_link));
-            if let Some(heal) = self.cut_until(now, Endpoint::Node(leader), Endpoint::Node(f)) {
-                arrives = arrives.max(heal); // held back until the link heals
+            let cut = self.cut_until(now, Endpoint::Node(leader), Endpoint::Node(f));
+            if let Some(heal) = cut {
+                // The follower catches up once the link heals.
+                arrives = arrives.max(heal);
             }
             safety.replicated_at = safety.replicated_at.min(arrives);
-            safety.all_at = safety.all_at.max(arrives);
+            // With `Lose`, a follower behind a cut link drops out of the in-sync set: acks
+            // stop waiting for it (the copy is on the leader only until the link heals).
+            if cut.is_none() || self.cfg.on_cut == CutMode::Delay {
+                safety.all_at = safety.all_at.max(arrives);
+            }
         }
         let node = &mut self.nodes[leader as usize];
         let local = match self.cfg.persistence {

@@ -926,3 +926,49 @@ fn with_a_log_a_crash_redelivers_after_the_restart_and_the_cut_handling_is_a_dup
         }
     ));
 }
+
+/// Two nodes, replication 2, ack All, a 1 ms copy; the link between them is cut at 10 ms for
+/// 100 ms, a publish at 20 ms, and the leader of its partition crashes at 50 ms.
+fn cut_then_crash(on_cut: &str) -> Vec<Event> {
+    let cfg = &configs(&format!(
+        r#"duration: "1s",
+        cluster: (nodes: ["a", "b"], replication: 2, ack: All, link: Const("1ms"), on_cut: {on_cut}),
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Const("1s"))],
+        publishers: [(topic: "q", arrivals: Burst(at: "20ms", count: 2))],
+        timeline: [
+            (at: "10ms", action: Cut(a: "a", b: "b", lasting: "100ms")),
+            (at: "50ms", action: NodeCrash(node: "LEADER", lasting: "1s")),
+        ]"#
+    )
+    .replace("LEADER", &leader_of_q()))[0];
+    run(cfg)
+}
+
+/// The leader of partition 0 of topic `q` on the ring of nodes `a`, `b`.
+fn leader_of_q() -> String {
+    let cfg = crate::config::ClusterConfig {
+        nodes: vec!["a".into(), "b".into()],
+        replication: 2,
+        ..crate::config::ClusterConfig::single()
+    };
+    let ring = crate::cluster::Ring::new(&cfg);
+    let mut out = Vec::new();
+    ring.replicas(crate::cluster::Ring::key("q", 0), &mut out);
+    cfg.nodes[out[0] as usize].clone()
+}
+
+#[test]
+fn a_cut_link_delays_acks_under_all_or_drops_the_follower_and_risks_the_copies() {
+    // Delay: the copies wait for the link (healed at 110 ms), so the messages are not committed
+    // when the leader crashes at 50 ms: the writes bounce to the publisher, nothing is lost.
+    let ev = cut_then_crash("Delay");
+    assert_eq!(at(&ev, "message_acked"), Vec::<u64>::new());
+    assert_eq!(count(&ev, |k| matches!(k, Kind::PublishRefused { .. })), 2);
+    assert_eq!(count(&ev, |k| matches!(k, Kind::MessageLost)), 0);
+    // Lose: the follower leaves the in-sync set, the messages commit on the leader alone at
+    // 20 ms, and the crash loses them although they were acknowledged.
+    let ev = cut_then_crash("Lose");
+    assert_eq!(at(&ev, "message_acked"), [20_000_000, 20_000_000]);
+    assert_eq!(count(&ev, |k| matches!(k, Kind::MessageLost)), 2);
+}

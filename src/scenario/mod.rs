@@ -845,6 +845,10 @@ impl Ctx<'_> {
             c.failover = o.failover.unwrap_or(spec.failover).0;
             c.link = dist(&spec.link);
             c.publish_link = dist(&spec.publish_link);
+            c.on_cut = match o.on_cut.unwrap_or(spec.on_cut) {
+                CutSpec::Delay => config::CutMode::Delay,
+                CutSpec::Lose => config::CutMode::Lose,
+            };
             if c.replication as usize > c.nodes.len() {
                 let msg = format!(
                     "replication {} needs at least as many nodes; the cluster has {}",

@@ -199,6 +199,19 @@ pub struct ClusterSpec {
     /// Latency of a publish from its publisher to the leader.
     #[serde(default = "no_latency")]
     pub publish_link: DistSpec,
+    /// Copies that should cross a cut leader–follower link: delayed or lost.
+    #[serde(default)]
+    pub on_cut: CutSpec,
+}
+
+/// Copies that should cross a cut link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CutSpec {
+    /// Wait for the link to heal (acks under `All` wait too).
+    #[default]
+    Delay,
+    /// Lost: the follower leaves the in-sync set until the link heals.
+    Lose,
 }
 
 fn default_vnodes() -> VnodeCount {
@@ -225,6 +238,14 @@ pub enum AckSpec {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterOverlay {
+    /// Copies across a cut link.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "inner",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_cut: Option<CutSpec>,
     /// Points per node on the ring.
     #[serde(
         default,

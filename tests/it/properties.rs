@@ -623,10 +623,10 @@ fn render_cluster(g: &ClusterGen) -> String {
         g.replication,
         if g.ack_all { "All" } else { "Leader" },
         ms(g.failover),
-        if g.seed % 3 == 0 {
-            ", publish_link: Exp(mean: \"1ms\")"
-        } else {
-            ""
+        match g.seed % 5 {
+            0 => ", publish_link: Exp(mean: \"1ms\")",
+            1 => ", on_cut: Lose",
+            _ => "",
         }
     );
     let _ = writeln!(
@@ -716,6 +716,10 @@ fn render_cluster(g: &ClusterGen) -> String {
 fn promises_no_loss(g: &ClusterGen) -> bool {
     let late_reader = g.persistence > 0 && g.seed % 2 == 0;
     let copies_fit = g.leave.is_none() || g.nodes > g.replication;
+    // A cut between two nodes with `on_cut: Lose` drops the follower from the in-sync set: a
+    // second fault in effect, so no promise for replication then.
+    let node_cut = g.cut.is_some_and(|(_, _, w)| w != 0 && w % g.nodes != 0);
+    let copies_fit = copies_fit && !(node_cut && g.seed % 5 == 1);
     if late_reader {
         return g.replication >= 2 && g.ack_all && copies_fit;
     }
