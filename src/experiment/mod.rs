@@ -137,8 +137,12 @@ fn sample(m: &Metrics) -> Sample {
         .map(|(c, lat)| {
             let rejected = ratio(c.rejected, c.published);
             let dropped = ratio(c.dropped, c.deliveries_created);
-            // A copy is lost if its message was rejected, or if it was made and then dropped.
-            let loss = rejected.map(|r| r + (1.0 - r) * dropped.unwrap_or(0.0));
+            // A copy is lost if its message was rejected or abandoned by its publisher, or if
+            // it was made and then dropped or lost in a crash (the last two only with the
+            // cluster model, where they can be non-zero).
+            let refused = ratio(c.rejected + c.abandoned, c.published);
+            let gone = ratio(c.dropped + c.lost, c.deliveries_created);
+            let loss = refused.map(|r| r + (1.0 - r) * gone.unwrap_or(0.0));
             let l = lat.stats();
             let delivered = lat.count() > 0;
             [
