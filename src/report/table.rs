@@ -3,9 +3,11 @@
 use super::summary::ScenarioSummary;
 use std::fmt::Write;
 
-/// Renders the table (plain text, no colour).
+/// Renders the table (plain text, no colour). With the cluster model it adds the deliveries
+/// lost in crashes and the publish → acknowledgement p99.
 pub fn render(s: &ScenarioSummary) -> String {
-    let head = [
+    let clustered = s.variants.iter().any(|v| v.cluster.is_some());
+    let mut head = vec![
         "variant",
         "topic",
         "published",
@@ -17,10 +19,13 @@ pub fn render(s: &ScenarioSummary) -> String {
         "p50",
         "p99",
     ];
+    if clustered {
+        head.extend(["lost", "ack p99"]);
+    }
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for v in &s.variants {
         for (name, t) in &v.topics.0 {
-            rows.push(vec![
+            let mut row = vec![
                 v.name.clone(),
                 name.clone(),
                 t.published_count.to_string(),
@@ -31,7 +36,13 @@ pub fn render(s: &ScenarioSummary) -> String {
                 t.duplicate_count.to_string(),
                 secs(t.latency_s.p50),
                 secs(t.latency_s.p99),
-            ]);
+            ];
+            if clustered {
+                let d = t.durability.as_ref();
+                row.push(d.map_or("-".into(), |d| d.lost_count.to_string()));
+                row.push(d.map_or("-".into(), |d| secs(d.publish_latency_s.p99)));
+            }
+            rows.push(row);
         }
     }
     let widths: Vec<usize> = (0..head.len())
@@ -75,10 +86,10 @@ pub fn render_colour(s: &ScenarioSummary) -> String {
     let losing = |line: &str| {
         s.variants.iter().any(|v| {
             line.starts_with(&format!("{} ", v.name))
-                && v.topics
-                    .0
-                    .iter()
-                    .any(|(_, t)| t.rejected_count + t.dropped_count + t.dead_letter_count > 0)
+                && v.topics.0.iter().any(|(_, t)| {
+                    let lost = t.durability.as_ref().map_or(0, |d| d.lost_count);
+                    t.rejected_count + t.dropped_count + t.dead_letter_count + lost > 0
+                })
         })
     };
     for (i, line) in plain.lines().enumerate() {
