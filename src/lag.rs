@@ -12,33 +12,65 @@ use std::io::{self, Write};
 /// The header of partitions.csv.
 pub const HEADER: &str = "t_s,topic,partition,queue_length,published";
 
-/// The writer.
-pub struct PartitionSeries<W: Write> {
+/// The header of nodes.csv.
+pub const NODES_HEADER: &str = "t_s,node,up,in_ring,partitions_led,accepted";
+
+/// A CSV file written row by row: the header first, the first write error kept, one batch of
+/// rows per sampling instant at most.
+struct Csv<W: Write> {
     out: W,
-    topic_names: Vec<String>,
     last: Option<SimTime>,
     error: Option<io::Error>,
 }
 
-impl<W: Write> PartitionSeries<W> {
-    /// A series writing to `out` (header first).
-    pub fn new(mut out: W, topic_names: Vec<String>) -> Self {
-        let error = writeln!(out, "{HEADER}").err();
-        PartitionSeries {
+impl<W: Write> Csv<W> {
+    fn new(mut out: W, header: &str) -> Self {
+        let error = writeln!(out, "{header}").err();
+        Csv {
             out,
-            topic_names,
             last: None,
             error,
         }
     }
 
-    /// Flushes and returns the writer, or the first write error.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Writes the rows of instant `t` (once per instant) with `rows`, which gets `t` in seconds.
+    fn sample(&mut self, t: SimTime, rows: impl FnOnce(&mut W, f64) -> io::Result<()>) {
+        if self.last == Some(t) || self.error.is_some() {
+            return;
+        }
+        self.last = Some(t);
+        if let Err(e) = rows(&mut self.out, t.as_secs_f64()) {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> io::Result<W> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// The partitions.csv writer.
+pub struct PartitionSeries<W: Write> {
+    csv: Csv<W>,
+    topic_names: Vec<String>,
+}
+
+impl<W: Write> PartitionSeries<W> {
+    /// A series writing to `out` (header first).
+    pub fn new(out: W, topic_names: Vec<String>) -> Self {
+        PartitionSeries {
+            csv: Csv::new(out, HEADER),
+            topic_names,
+        }
+    }
+
+    /// Flushes and returns the writer, or the first write error.
+    pub fn finish(self) -> io::Result<W> {
+        self.csv.finish()
     }
 }
 
@@ -46,55 +78,36 @@ impl<W: Write> Observer for PartitionSeries<W> {
     fn on_event(&mut self, _e: &Event) {}
 
     fn on_partitions(&mut self, t: SimTime, gauges: &[PartitionGauge]) {
-        if self.last == Some(t) || self.error.is_some() {
-            return;
-        }
-        self.last = Some(t);
-        let t_s = t.as_secs_f64();
-        for g in gauges {
-            let name = &self.topic_names[g.topic as usize];
-            if let Err(e) = writeln!(
-                self.out,
-                "{t_s},{name},{},{},{}",
-                g.partition, g.queue_length, g.published
-            ) {
-                self.error = Some(e);
-                return;
+        let names = &self.topic_names;
+        self.csv.sample(t, |out, t_s| {
+            for g in gauges {
+                let name = &names[g.topic as usize];
+                let (p, q, n) = (g.partition, g.queue_length, g.published);
+                writeln!(out, "{t_s},{name},{p},{q},{n}")?;
             }
-        }
+            Ok(())
+        });
     }
 }
 
-/// The header of nodes.csv.
-pub const NODES_HEADER: &str = "t_s,node,up,in_ring,partitions_led,accepted";
-
 /// The nodes.csv writer.
 pub struct NodeSeries<W: Write> {
-    out: W,
+    csv: Csv<W>,
     names: Vec<String>,
-    last: Option<SimTime>,
-    error: Option<io::Error>,
 }
 
 impl<W: Write> NodeSeries<W> {
     /// A series writing to `out` (header first), with the nodes' names.
-    pub fn new(mut out: W, names: Vec<String>) -> Self {
-        let error = writeln!(out, "{NODES_HEADER}").err();
+    pub fn new(out: W, names: Vec<String>) -> Self {
         NodeSeries {
-            out,
+            csv: Csv::new(out, NODES_HEADER),
             names,
-            last: None,
-            error,
         }
     }
 
     /// Flushes and returns the writer, or the first write error.
-    pub fn finish(mut self) -> io::Result<W> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        self.out.flush()?;
-        Ok(self.out)
+    pub fn finish(self) -> io::Result<W> {
+        self.csv.finish()
     }
 }
 
@@ -102,24 +115,14 @@ impl<W: Write> Observer for NodeSeries<W> {
     fn on_event(&mut self, _e: &Event) {}
 
     fn on_nodes(&mut self, t: SimTime, gauges: &[NodeGauge]) {
-        if self.last == Some(t) || self.error.is_some() {
-            return;
-        }
-        self.last = Some(t);
-        let t_s = t.as_secs_f64();
-        for (name, g) in self.names.iter().zip(gauges) {
-            let row = writeln!(
-                self.out,
-                "{t_s},{name},{},{},{},{}",
-                u8::from(g.up),
-                u8::from(g.member),
-                g.partitions_led,
-                g.accepted
-            );
-            if let Err(e) = row {
-                self.error = Some(e);
-                return;
+        let names = &self.names;
+        self.csv.sample(t, |out, t_s| {
+            for (name, g) in names.iter().zip(gauges) {
+                let (up, member) = (u8::from(g.up), u8::from(g.member));
+                let (led, accepted) = (g.partitions_led, g.accepted);
+                writeln!(out, "{t_s},{name},{up},{member},{led},{accepted}")?;
             }
-        }
+            Ok(())
+        });
     }
 }

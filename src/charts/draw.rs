@@ -47,25 +47,37 @@ fn header<DB: DrawingBackend>(
     title: &str,
     input: &Input,
 ) -> Result<DrawingArea<DB, Shift>, String> {
+    let names: Vec<&str> = input.variants.iter().map(|v| v.name.as_str()).collect();
+    legend_header(root, title, input, "variants:", &names)
+}
+
+/// The title and a legend row: `label` then each name with its colour (by index).
+fn legend_header<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    input: &Input,
+    label: &str,
+    names: &[&str],
+) -> Result<DrawingArea<DB, Shift>, String> {
     let (top, body) = root.split_vertically(96);
     let title = format!("{title} · {}", input.summary.scenario);
     top.draw(&Text::new(title, (24, 14), (FONT, 30).into_font()))
         .map_err(e)?;
     let font = TextStyle::from((FONT, 18).into_font());
     let mut x = 24;
-    top.draw(&Text::new("variants:", (x, 62), font.color(&GREY)))
+    top.draw(&Text::new(label, (x, 62), font.color(&GREY)))
         .map_err(e)?;
-    x += top.estimate_text_size("variants:", &font).map_err(e)?.0 as i32 + 16;
-    for (i, v) in input.variants.iter().enumerate() {
+    x += top.estimate_text_size(label, &font).map_err(e)?.0 as i32 + 16;
+    for (i, name) in names.iter().enumerate() {
         let c = colour(i);
         top.draw(&PathElement::new(
             vec![(x, 72), (x + 30, 72)],
             c.stroke_width(5),
         ))
         .map_err(e)?;
-        top.draw(&Text::new(v.name.clone(), (x + 38, 62), font.clone()))
+        top.draw(&Text::new(name.to_string(), (x + 38, 62), font.clone()))
             .map_err(e)?;
-        x += 38 + top.estimate_text_size(&v.name, &font).map_err(e)?.0 as i32 + 30;
+        x += 38 + top.estimate_text_size(name, &font).map_err(e)?.0 as i32 + 30;
     }
     Ok(body)
 }
@@ -654,25 +666,8 @@ pub(super) fn nodes<DB: DrawingBackend>(
         .find_map(|v| v.cluster.as_ref())
         .map(|c| c.nodes.0.iter().map(|(n, _)| n.clone()).collect())
         .unwrap_or_default();
-    let (top, body) = root.split_vertically(96);
-    let heading = format!("{title} · {}", input.summary.scenario);
-    top.draw(&Text::new(heading, (24, 14), (FONT, 30).into_font()))
-        .map_err(e)?;
-    let font = TextStyle::from((FONT, 18).into_font());
-    let mut x = 24;
-    top.draw(&Text::new("nodes:", (x, 62), font.color(&GREY)))
-        .map_err(e)?;
-    x += top.estimate_text_size("nodes:", &font).map_err(e)?.0 as i32 + 16;
-    for (n, name) in names.iter().enumerate() {
-        top.draw(&PathElement::new(
-            vec![(x, 72), (x + 30, 72)],
-            colour(n).stroke_width(5),
-        ))
-        .map_err(e)?;
-        top.draw(&Text::new(name.clone(), (x + 38, 62), font.clone()))
-            .map_err(e)?;
-        x += 38 + top.estimate_text_size(name, &font).map_err(e)?.0 as i32 + 30;
-    }
+    let labels: Vec<&str> = names.iter().map(String::as_str).collect();
+    let body = legend_header(root, title, input, "nodes:", &labels)?;
     let shown = input.variants.len().clamp(1, TOPICS_SHOWN);
     let panels = body.split_evenly((shown, 1));
     for ((v, s), panel) in input
