@@ -1,4 +1,4 @@
-//! The committed examples in `docs/examples/` (report.html and SVG charts of the three story
+//! The committed examples in `docs/examples/` (report.html and SVG charts of the five story
 //! scenarios) are regenerated and compared byte for byte: a seeded regression test of the
 //! whole pipeline, scenario to picture. After a deliberate change, refresh them with
 //! `UPDATE_EXAMPLES=1 cargo test --test it examples` and review the diff.
@@ -7,7 +7,13 @@ use pubsub_sim::config::Limits;
 use pubsub_sim::run::{self, RunOptions};
 use std::path::{Path, PathBuf};
 
-const STORIES: [&str; 3] = ["backpressure", "immediate-vs-batched", "retry-storm"];
+const STORIES: [&str; 5] = [
+    "backpressure",
+    "immediate-vs-batched",
+    "retry-storm",
+    "crash-replay",
+    "cluster-failover",
+];
 
 fn files_to_compare(dir: &Path) -> Vec<PathBuf> {
     let mut files = vec![PathBuf::from("report.html")];
