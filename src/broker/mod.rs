@@ -213,7 +213,7 @@ struct Delivery {
 struct Call {
     sub: u32,
     /// (delivery slot, attempt).
-    items: Vec<(u32, u32)>,
+    items: Items,
     timed_out: bool,
     fail: Option<FailReason>,
     /// Network latency plus service of every delivery: how long a worker spends on it.
@@ -228,6 +228,65 @@ struct Call {
     lost: bool,
     /// When it was dispatched (its ack deadline runs from here).
     started: SimTime,
+}
+
+/// A call's items, (delivery slot, attempt): the first kept inline, since an Immediate call
+/// carries exactly one (W1: every call), so starting and ending one touches no second
+/// allocation; the rest of a batch in a `Vec`.
+#[derive(Clone, Default)]
+struct Items {
+    len: u32,
+    first: (u32, u32),
+    rest: Vec<(u32, u32)>,
+}
+
+impl Items {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> (u32, u32) {
+        if i == 0 { self.first } else { self.rest[i - 1] }
+    }
+
+    #[inline(always)]
+    fn set_attempt(&mut self, i: usize, attempt: u32) {
+        if i == 0 {
+            self.first.1 = attempt;
+        } else {
+            self.rest[i - 1].1 = attempt;
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, item: (u32, u32)) {
+        if self.len == 0 {
+            self.first = item;
+        } else {
+            self.rest.push(item);
+        }
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.len = 0;
+        if !self.rest.is_empty() {
+            self.rest.clear();
+        }
+    }
+
+    /// The items in order.
+    fn to_vec(&self) -> Vec<(u32, u32)> {
+        (0..self.len()).map(|i| self.get(i)).collect()
+    }
 }
 
 /// The broker.
@@ -755,7 +814,7 @@ impl Broker {
         }
         self.calls[call as usize].timed_out = true;
         for i in 0..self.calls[call as usize].items.len() {
-            let (d, attempt) = self.calls[call as usize].items[i];
+            let (d, attempt) = self.calls[call as usize].items.get(i);
             let del = self.dels.get(d);
             if del.status == Status::Delivering && del.attempt == attempt {
                 self.fail(cx, d, FailReason::AckTimeout)?;
@@ -773,38 +832,15 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let c = &self.calls[call as usize];
         let (sub, fail, lost, n) = (c.sub, c.fail, c.lost, c.items.len());
-        // By index: nothing below changes a call's items (no take and put back of the Vec).
-        for i in 0..n {
-            let (d, attempt) = self.calls[call as usize].items[i];
-            let s = &mut self.subs[sub as usize];
-            // Every item draws, current or late, so the stream does not depend on timeouts.
-            let ok = fail.is_none() & !s.rng_failure.chance(s.failure_rate);
-            let del = self.dels.get(d);
-            let current = del.status == Status::Delivering && del.attempt == attempt;
-            if lost {
-                // Its subscriber crashed: nothing was handled; the attempt fails at its deadline.
-            } else if current && ok {
-                self.deliver(cx, d)?;
-            } else if current {
-                self.fail(cx, d, fail.unwrap_or(FailReason::Error))?;
-            } else if ok {
-                let del = self.dels.get_mut(d);
-                let duplicate = del.handled;
-                del.handled = true;
-                let mut e = self.delivery_event(cx.now(), d, Kind::LateAck { duplicate });
-                e.attempt = attempt;
-                e.status = None;
-                if e.member != NONE {
-                    e.member = sub; // the member that did this (late) handling
-                }
-                cx.emit(e);
-            }
-            // `settle`, with the record already at hand.
-            let del = self.dels.get_mut(d);
-            del.refs -= 1;
-            if del.refs == 0 && del.status.is_terminal() {
-                let mi = del.msg;
-                self.release(mi, 1);
+        // A call of one delivery (Immediate) without a loop around it, its item inline.
+        if n == 1 {
+            let (d, attempt) = c.items.first;
+            self.item_done(cx, sub, fail, lost, d, attempt)?;
+        } else {
+            // By index: nothing below changes a call's items (no take and put back of the Vec).
+            for i in 0..n {
+                let (d, attempt) = self.calls[call as usize].items.get(i);
+                self.item_done(cx, sub, fail, lost, d, attempt)?;
             }
         }
         let c = &mut self.calls[call as usize];
@@ -823,6 +859,51 @@ impl Broker {
         }
         let consumer = self.subs[sub as usize].consumer;
         self.dispatch(cx, consumer)
+    }
+
+    /// Attempt `attempt` of delivery `d`, in a call to `sub` that ended: its outcome drawn,
+    /// then the call's reference to it dropped.
+    #[inline(always)]
+    fn item_done<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        sub: u32,
+        fail: Option<FailReason>,
+        lost: bool,
+        d: u32,
+        attempt: u32,
+    ) -> Result<(), BrokerError> {
+        let s = &mut self.subs[sub as usize];
+        // Every item draws, current or late, so the stream does not depend on timeouts.
+        let ok = fail.is_none() & !s.rng_failure.chance(s.failure_rate);
+        let del = self.dels.get(d);
+        let current = del.status == Status::Delivering && del.attempt == attempt;
+        if lost {
+            // Its subscriber crashed: nothing was handled; the attempt fails at its deadline.
+        } else if current && ok {
+            self.deliver(cx, d)?;
+        } else if current {
+            self.fail(cx, d, fail.unwrap_or(FailReason::Error))?;
+        } else if ok {
+            let del = self.dels.get_mut(d);
+            let duplicate = del.handled;
+            del.handled = true;
+            let mut e = self.delivery_event(cx.now(), d, Kind::LateAck { duplicate });
+            e.attempt = attempt;
+            e.status = None;
+            if e.member != NONE {
+                e.member = sub; // the member that did this (late) handling
+            }
+            cx.emit(e);
+        }
+        // `settle`, with the record already at hand.
+        let del = self.dels.get_mut(d);
+        del.refs -= 1;
+        if del.refs == 0 && del.status.is_terminal() {
+            let mi = del.msg;
+            self.release(mi, 1);
+        }
+        Ok(())
     }
 
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {

@@ -296,7 +296,7 @@ impl Broker {
         }
         self.calls.push(Call {
             sub,
-            items: Vec::new(),
+            items: super::Items::default(),
             timed_out: false,
             fail: None,
             cost: SimDuration::ZERO,
@@ -320,7 +320,7 @@ impl Broker {
     ) -> Result<SimDuration, BrokerError> {
         let (sub, d) = {
             let c = &self.calls[call as usize];
-            (c.sub, c.items[i].0)
+            (c.sub, c.items.get(i).0)
         };
         let topic = self.subs[sub as usize].topic;
         self.unqueue(d);
@@ -336,7 +336,7 @@ impl Broker {
             let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
             self.consumers[consumer as usize].parts[p].in_flight += 1;
         }
-        self.calls[call as usize].items[i].1 = attempt;
+        self.calls[call as usize].items.set_attempt(i, attempt);
         self.topics[topic as usize].in_flight += 1;
         cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
         let s = &mut self.subs[sub as usize];
