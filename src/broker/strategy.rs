@@ -22,7 +22,7 @@ use crate::workload::sample;
 
 impl Broker {
     /// A worker of the call's subscriber starts on it: the call ends after its cost.
-    #[inline]
+    #[inline(always)]
     pub(super) fn begin_work<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) {
         let c = &mut self.calls[call as usize];
         c.has_worker = true;
@@ -40,8 +40,17 @@ impl Broker {
 
     /// An entry (a new message, or a delivery back from retry) joined `topic`'s queue: under
     /// Batched it joins the open batch, which may arm the linger timer or fill the batch.
-    #[inline]
+    // The strategy test inlined (Immediate: nothing to do); a batch entry out of line.
+    #[inline(always)]
     pub(super) fn note_batch_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
+        if let Strategy::Batched { .. } = self.topics[topic as usize].delivery {
+            self.note_batched_entry(cx, topic);
+        }
+    }
+
+    /// [`Broker::note_batch_entry`] under Batched.
+    #[inline(never)]
+    fn note_batched_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
         let t = &mut self.topics[topic as usize];
         let Strategy::Batched { size, linger } = t.delivery else {
             return;
@@ -129,7 +138,7 @@ impl Broker {
     }
 
     /// Dispatches for every registered consumer of `topic`, in index order.
-    #[inline]
+    #[inline(always)]
     pub(super) fn dispatch_topic<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
