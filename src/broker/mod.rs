@@ -17,6 +17,7 @@ pub use durability::{Bounce, NodeStats, RingChange};
 pub mod lifecycle;
 mod membership;
 mod partition;
+mod ring;
 pub use partition::PartStats;
 pub mod retry;
 mod slab;
@@ -86,7 +87,7 @@ impl<O: Observer> Cx<'_, O> {
 }
 
 /// A reference to a slab record that survives reuse of the slot: index and generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Ref {
     idx: u32,
     generation: u32,

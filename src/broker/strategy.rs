@@ -74,8 +74,7 @@ impl Broker {
         t.batch_epoch = t.batch_epoch.wrapping_add(1);
         for &c in &t.consumers {
             for part in &mut self.consumers[c as usize].parts {
-                let held = std::mem::take(&mut part.held);
-                part.ready.extend(held);
+                part.held.move_to(&mut part.ready);
             }
         }
         if size > 0 {
