@@ -927,16 +927,7 @@ impl Broker {
         } else if current {
             self.fail(cx, d, fail.unwrap_or(FailReason::Error))?;
         } else if ok {
-            let del = self.dels.get_mut(d);
-            let duplicate = del.handled;
-            del.handled = true;
-            let mut e = self.delivery_event(cx.now(), d, Kind::LateAck { duplicate });
-            e.attempt = attempt;
-            e.status = None;
-            if e.member != NONE {
-                e.member = sub; // the member that did this (late) handling
-            }
-            cx.emit(e);
+            self.late_ack(cx, sub, d, attempt);
         }
         // `settle`, with the record already at hand.
         let del = self.dels.get_mut(d);
@@ -946,6 +937,24 @@ impl Broker {
             self.release(mi, 1);
         }
         Ok(())
+    }
+
+    /// Attempt `attempt` of delivery `d` was handled by `sub` after its deadline: a late
+    /// acknowledgement the broker ignores (counted as a duplicate if one came before). Rare,
+    /// so out of line.
+    #[cold]
+    #[inline(never)]
+    fn late_ack<O: Observer>(&mut self, cx: &mut Cx<O>, sub: u32, d: u32, attempt: u32) {
+        let del = self.dels.get_mut(d);
+        let duplicate = del.handled;
+        del.handled = true;
+        let mut e = self.delivery_event(cx.now(), d, Kind::LateAck { duplicate });
+        e.attempt = attempt;
+        e.status = None;
+        if e.member != NONE {
+            e.member = sub; // the member that did this (late) handling
+        }
+        cx.emit(e);
     }
 
     #[inline(always)]

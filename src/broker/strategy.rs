@@ -351,6 +351,43 @@ impl Broker {
         Ok(sample(&s.service, &mut s.rng_service))
     }
 
+    /// The items of a call of several deliveries (a batch) go to DELIVERING; returns the sum
+    /// of their service times. Out of line: Immediate calls carry one.
+    #[inline(never)]
+    fn start_attempts<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+        n: usize,
+        ordered: bool,
+    ) -> Result<SimDuration, BrokerError> {
+        let mut service = SimDuration::ZERO;
+        for i in 0..n {
+            let s = self.start_attempt(cx, call, i, ordered)?;
+            service = SimDuration(service.0.saturating_add(s.0));
+        }
+        Ok(service)
+    }
+
+    /// No answer from a subscriber in an outage: with an ack timeout the broker waits for it
+    /// (it cannot tell dead from slow), otherwise the connection is refused after the network
+    /// `latency`. No worker is used. The service draws were still made, so the stream stays
+    /// aligned with a variant without the outage. Out of line (rare).
+    #[cold]
+    #[inline(never)]
+    fn refuse_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32, latency: SimDuration) {
+        let c = &mut self.calls[call as usize];
+        c.fail = Some(FailReason::Unavailable);
+        let generation = c.generation;
+        match self.subs[c.sub as usize].ack_timeout {
+            Some(t) => {
+                cx.sched.after(t, SimEvent::AckTimeout { call, generation });
+                cx.sched.after(t, SimEvent::CallDone(call));
+            }
+            None => cx.sched.after(latency, SimEvent::CallDone(call)),
+        }
+    }
+
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
     /// its ack deadline, when the end would come after it).
     fn start_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
@@ -362,12 +399,7 @@ impl Broker {
         let service = if n == 1 {
             self.start_attempt(cx, call, 0, ordered)?
         } else {
-            let mut service = SimDuration::ZERO;
-            for i in 0..n {
-                let s = self.start_attempt(cx, call, i, ordered)?;
-                service = SimDuration(service.0.saturating_add(s.0));
-            }
-            service
+            self.start_attempts(cx, call, n, ordered)?
         };
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
@@ -379,19 +411,7 @@ impl Broker {
         c.started = cx.now();
         c.cost = SimDuration(latency.0.saturating_add(service.0));
         if down {
-            // No answer from a subscriber in an outage: with an ack timeout the broker waits
-            // for it (it cannot tell dead from slow), otherwise the connection is refused
-            // after the network latency. No worker is used. The service draws above were
-            // still made, so the stream stays aligned with a variant without the outage.
-            c.fail = Some(FailReason::Unavailable);
-            let generation = c.generation;
-            match s.ack_timeout {
-                Some(t) => {
-                    cx.sched.after(t, SimEvent::AckTimeout { call, generation });
-                    cx.sched.after(t, SimEvent::CallDone(call));
-                }
-                None => cx.sched.after(latency, SimEvent::CallDone(call)),
-            }
+            self.refuse_call(cx, call, latency);
             return Ok(());
         }
         let waits = s.working >= s.workers;
