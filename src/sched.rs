@@ -84,7 +84,8 @@ impl<E: Copy> Scheduler<E> {
     }
 
     /// Schedules `event` at `at`, after every event already scheduled for that instant.
-    #[inline]
+    // Always inlined, like `after`: once per publish on W1, where the call was a fifth of it.
+    #[inline(always)]
     pub fn at(&mut self, at: SimTime, event: E) -> Result<(), PastError> {
         if at < self.now {
             return Err(PastError { at, now: self.now });

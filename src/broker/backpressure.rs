@@ -12,6 +12,8 @@ use crate::observe::{Event, Kind, Observer};
 
 impl Broker {
     /// Applies the bound of `topic` to message `id`. True when the message is accepted.
+    // The room check inlined into the publish path; a full queue is handled out of line.
+    #[inline(always)]
     pub(super) fn admit<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
@@ -22,6 +24,18 @@ impl Broker {
         if t.queue_len < t.queue.max_len {
             return Ok(true);
         }
+        self.admit_full(cx, topic, id)
+    }
+
+    /// [`Broker::admit`] when the queue is full.
+    #[inline(never)]
+    fn admit_full<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        topic: u32,
+        id: u64,
+    ) -> Result<bool, BrokerError> {
+        let t = &self.topics[topic as usize];
         let policy = t.queue.overflow;
         let mut e = Event::topic(
             cx.now(),

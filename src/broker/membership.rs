@@ -103,7 +103,7 @@ impl Broker {
         let deadline = self.calls[call as usize]
             .started
             .after(timeout.unwrap_or_default());
-        let items = self.calls[call as usize].items.clone();
+        let items = self.calls[call as usize].items.to_vec();
         for (d, attempt) in items {
             if self.dels.get(d).status != Status::Delivering || self.dels.get(d).attempt != attempt
             {

@@ -10,17 +10,18 @@
 //! concurrency > 1 cause them; the `Ordered` retry mode prevents them by keeping one delivery
 //! of a partition in flight at a time and retrying a failed one in place (its partition waits).
 
+use super::ring::Ring;
 use super::{Broker, NIL, Ref};
 use crate::rng::stable_hash;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// One partition of a consumer's queue.
 #[derive(Debug)]
 pub(super) struct Part {
     /// Released for dispatch (may hold stale refs).
-    pub ready: VecDeque<Ref>,
+    pub ready: Ring<Ref>,
     /// Held in the open batch (may hold stale refs).
-    pub held: VecDeque<Ref>,
+    pub held: Ring<Ref>,
     /// Ordered mode: the delivery whose retry the partition waits for, or `NIL`.
     pub blocked_by: u32,
     /// Attempts of this partition in flight.
@@ -38,8 +39,8 @@ impl Part {
 impl Default for Part {
     fn default() -> Self {
         Part {
-            ready: VecDeque::new(),
-            held: VecDeque::new(),
+            ready: Ring::default(),
+            held: Ring::default(),
             blocked_by: NIL,
             in_flight: 0,
         }

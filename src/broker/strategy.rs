@@ -22,7 +22,7 @@ use crate::workload::sample;
 
 impl Broker {
     /// A worker of the call's subscriber starts on it: the call ends after its cost.
-    #[inline]
+    #[inline(always)]
     pub(super) fn begin_work<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) {
         let c = &mut self.calls[call as usize];
         c.has_worker = true;
@@ -40,8 +40,17 @@ impl Broker {
 
     /// An entry (a new message, or a delivery back from retry) joined `topic`'s queue: under
     /// Batched it joins the open batch, which may arm the linger timer or fill the batch.
-    #[inline]
+    // The strategy test inlined (Immediate: nothing to do); a batch entry out of line.
+    #[inline(always)]
     pub(super) fn note_batch_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
+        if let Strategy::Batched { .. } = self.topics[topic as usize].delivery {
+            self.note_batched_entry(cx, topic);
+        }
+    }
+
+    /// [`Broker::note_batch_entry`] under Batched.
+    #[inline(never)]
+    fn note_batched_entry<O: Observer>(&mut self, cx: &mut Cx<O>, topic: u32) {
         let t = &mut self.topics[topic as usize];
         let Strategy::Batched { size, linger } = t.delivery else {
             return;
@@ -65,8 +74,7 @@ impl Broker {
         t.batch_epoch = t.batch_epoch.wrapping_add(1);
         for &c in &t.consumers {
             for part in &mut self.consumers[c as usize].parts {
-                let held = std::mem::take(&mut part.held);
-                part.ready.extend(held);
+                part.held.move_to(&mut part.ready);
             }
         }
         if size > 0 {
@@ -129,7 +137,7 @@ impl Broker {
     }
 
     /// Dispatches for every registered consumer of `topic`, in index order.
-    #[inline]
+    #[inline(always)]
     pub(super) fn dispatch_topic<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
@@ -296,7 +304,7 @@ impl Broker {
         }
         self.calls.push(Call {
             sub,
-            items: Vec::new(),
+            items: super::Items::default(),
             timed_out: false,
             fail: None,
             cost: SimDuration::ZERO,
@@ -320,7 +328,7 @@ impl Broker {
     ) -> Result<SimDuration, BrokerError> {
         let (sub, d) = {
             let c = &self.calls[call as usize];
-            (c.sub, c.items[i].0)
+            (c.sub, c.items.get(i).0)
         };
         let topic = self.subs[sub as usize].topic;
         self.unqueue(d);
@@ -336,11 +344,48 @@ impl Broker {
             let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
             self.consumers[consumer as usize].parts[p].in_flight += 1;
         }
-        self.calls[call as usize].items[i].1 = attempt;
+        self.calls[call as usize].items.set_attempt(i, attempt);
         self.topics[topic as usize].in_flight += 1;
         cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
         let s = &mut self.subs[sub as usize];
         Ok(sample(&s.service, &mut s.rng_service))
+    }
+
+    /// The items of a call of several deliveries (a batch) go to DELIVERING; returns the sum
+    /// of their service times. Out of line: Immediate calls carry one.
+    #[inline(never)]
+    fn start_attempts<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+        n: usize,
+        ordered: bool,
+    ) -> Result<SimDuration, BrokerError> {
+        let mut service = SimDuration::ZERO;
+        for i in 0..n {
+            let s = self.start_attempt(cx, call, i, ordered)?;
+            service = SimDuration(service.0.saturating_add(s.0));
+        }
+        Ok(service)
+    }
+
+    /// No answer from a subscriber in an outage: with an ack timeout the broker waits for it
+    /// (it cannot tell dead from slow), otherwise the connection is refused after the network
+    /// `latency`. No worker is used. The service draws were still made, so the stream stays
+    /// aligned with a variant without the outage. Out of line (rare).
+    #[cold]
+    #[inline(never)]
+    fn refuse_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32, latency: SimDuration) {
+        let c = &mut self.calls[call as usize];
+        c.fail = Some(FailReason::Unavailable);
+        let generation = c.generation;
+        match self.subs[c.sub as usize].ack_timeout {
+            Some(t) => {
+                cx.sched.after(t, SimEvent::AckTimeout { call, generation });
+                cx.sched.after(t, SimEvent::CallDone(call));
+            }
+            None => cx.sched.after(latency, SimEvent::CallDone(call)),
+        }
     }
 
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
@@ -354,12 +399,7 @@ impl Broker {
         let service = if n == 1 {
             self.start_attempt(cx, call, 0, ordered)?
         } else {
-            let mut service = SimDuration::ZERO;
-            for i in 0..n {
-                let s = self.start_attempt(cx, call, i, ordered)?;
-                service = SimDuration(service.0.saturating_add(s.0));
-            }
-            service
+            self.start_attempts(cx, call, n, ordered)?
         };
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
@@ -371,19 +411,7 @@ impl Broker {
         c.started = cx.now();
         c.cost = SimDuration(latency.0.saturating_add(service.0));
         if down {
-            // No answer from a subscriber in an outage: with an ack timeout the broker waits
-            // for it (it cannot tell dead from slow), otherwise the connection is refused
-            // after the network latency. No worker is used. The service draws above were
-            // still made, so the stream stays aligned with a variant without the outage.
-            c.fail = Some(FailReason::Unavailable);
-            let generation = c.generation;
-            match s.ack_timeout {
-                Some(t) => {
-                    cx.sched.after(t, SimEvent::AckTimeout { call, generation });
-                    cx.sched.after(t, SimEvent::CallDone(call));
-                }
-                None => cx.sched.after(latency, SimEvent::CallDone(call)),
-            }
+            self.refuse_call(cx, call, latency);
             return Ok(());
         }
         let waits = s.working >= s.workers;
