@@ -622,26 +622,30 @@ impl Broker {
         if let Some(w) = &committed {
             self.committed(cx, m.idx, w);
         }
-        // Build the sibling list back to front so that `first` is the first consumer.
-        for i in (0..fanout as usize).rev() {
-            let sub = self.topics[topic as usize].consumers[i];
-            let next = self.msgs.get(m.idx).first;
-            let d = self.dels.insert(Delivery {
-                msg: m.idx,
-                sub,
-                member: NIL,
-                next,
-                attempt: 0,
-                status: Status::Created,
-                handled: false,
-                refs: 0,
-                prev_delay: SimDuration::ZERO,
-            });
-            self.msgs.get_mut(m.idx).first = d.idx;
+        // Build the sibling list back to front so that `first` is the first consumer; the
+        // head kept in a local and the consumers borrowed once (disjoint from the slab).
+        let t = &mut self.topics[topic as usize];
+        t.pending += fanout;
+        let mut first = NIL;
+        for &sub in t.consumers.iter().rev() {
+            first = self
+                .dels
+                .insert(Delivery {
+                    msg: m.idx,
+                    sub,
+                    member: NIL,
+                    next: first,
+                    attempt: 0,
+                    status: Status::Created,
+                    handled: false,
+                    refs: 0,
+                    prev_delay: SimDuration::ZERO,
+                })
+                .idx;
         }
+        self.msgs.get_mut(m.idx).first = first;
         self.pending += fanout;
-        self.topics[topic as usize].pending += fanout;
-        let mut d = self.msgs.get(m.idx).first;
+        let mut d = first;
         while d != NIL {
             self.enqueue(cx, d)?;
             d = self.dels.get(d).next;
@@ -753,6 +757,29 @@ impl Broker {
     // Always inlined: about six per message on W1, where the call cost as much as the check.
     #[inline(always)]
     fn transition(&mut self, d: u32, to: Status) -> Result<(), IllegalTransition> {
+        let mi = self.set_status(d, to)?;
+        if to.is_terminal() {
+            let topic = self.msgs.get(mi).topic;
+            self.ended(topic);
+        }
+        Ok(())
+    }
+
+    /// [`Broker::transition`] of a delivery of `topic`, for a caller that has the topic at
+    /// hand (no second look-up of the message).
+    #[inline(always)]
+    fn transition_in(&mut self, d: u32, to: Status, topic: u32) -> Result<(), IllegalTransition> {
+        self.set_status(d, to)?;
+        if to.is_terminal() {
+            self.ended(topic);
+        }
+        Ok(())
+    }
+
+    /// The checked step of a transition: the table, then the status (and the attempt when
+    /// it starts one). Returns the delivery's message.
+    #[inline(always)]
+    fn set_status(&mut self, d: u32, to: Status) -> Result<u32, IllegalTransition> {
         self.transitions_checked += 1;
         let del = self.dels.get_mut(d);
         let from = del.status;
@@ -763,13 +790,14 @@ impl Broker {
         if to == Status::Delivering {
             del.attempt += 1;
         }
-        if to.is_terminal() {
-            let mi = del.msg;
-            self.pending -= 1;
-            let topic = self.msgs.get(mi).topic;
-            self.topics[topic as usize].pending -= 1;
-        }
-        Ok(())
+        Ok(del.msg)
+    }
+
+    /// A delivery of `topic` became terminal: one fewer pending.
+    #[inline(always)]
+    fn ended(&mut self, topic: u32) {
+        self.pending -= 1;
+        self.topics[topic as usize].pending -= 1;
     }
 
     #[cold]
@@ -959,27 +987,42 @@ impl Broker {
 
     #[inline(always)]
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
+        // The message's fields read once (nothing below changes them), so the transition and
+        // the event need no second look-up of it.
         let mi = self.dels.get(d).msg;
-        let t = &mut self.topics[self.msgs.get(mi).topic as usize];
+        let msg = self.msgs.get(mi);
+        let (topic, id, key, published) = (msg.topic, msg.id, msg.key, msg.published);
+        let t = &mut self.topics[topic as usize];
         t.in_flight -= 1;
         let ordered = t.retry.ordered;
-        self.transition(d, Status::Delivered)?;
+        self.transition_in(d, Status::Delivered, topic)?;
         if ordered {
             self.attempt_ended(d); // counted only where ordered retries need it
         }
         let del = self.dels.get_mut(d);
         let duplicate = del.handled;
         del.handled = true;
-        let consumer = del.sub;
-        let msg = self.msgs.get(mi);
-        let latency = cx.now().since(msg.published);
-        let out_of_order = self.ordering.handled(consumer, msg.key, msg.id);
+        let (consumer, attempt, member) = (del.sub, del.attempt, del.member);
+        let now = cx.now();
+        let latency = now.since(published);
+        let out_of_order = self.ordering.handled(consumer, key, id);
         let kind = Kind::Delivered {
             latency,
             duplicate,
             out_of_order,
         };
-        cx.emit(self.delivery_event(cx.now(), d, kind));
+        // `delivery_event`, from the fields at hand.
+        cx.emit(Event {
+            t: now,
+            kind,
+            topic,
+            message: id,
+            subscriber: consumer,
+            attempt,
+            status: Some(Status::Delivered),
+            member,
+            key: NONE,
+        });
         Ok(())
     }
 
