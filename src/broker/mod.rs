@@ -672,14 +672,15 @@ impl Broker {
     #[inline(always)]
     fn enqueue<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
         self.transition(d, Status::Queued)?;
-        let (mi, sub) = {
+        let (mi, sub, attempt, member) = {
             let del = self.dels.get(d);
-            (del.msg, del.sub)
+            (del.msg, del.sub, del.attempt, del.member)
         };
         let generation = self.dels.generation(d);
         let msg = self.msgs.get_mut(mi);
         msg.queued += 1;
         let topic = msg.topic as usize;
+        let (id, p) = (msg.id, msg.partition as usize);
         if msg.queued == 1 {
             let t = &mut self.topics[topic];
             t.queue_len += 1;
@@ -698,7 +699,6 @@ impl Broker {
             }
         }
         let r = Ref { idx: d, generation };
-        let p = self.msgs.get(mi).partition as usize;
         let part = &mut self.consumers[sub as usize].parts[p];
         if part.blocked_by == d {
             // Ordered retry: back to the head of its partition, which it unblocks.
@@ -710,7 +710,18 @@ impl Broker {
                 Strategy::Batched { .. } => part.held.push_back(r),
             }
         }
-        cx.emit(self.delivery_event(cx.now(), d, Kind::MessageEnqueued));
+        // `delivery_event`, from the fields at hand.
+        cx.emit(Event {
+            t: cx.now(),
+            kind: Kind::MessageEnqueued,
+            topic: topic as u32,
+            message: id,
+            subscriber: sub,
+            attempt,
+            status: Some(Status::Queued),
+            member,
+            key: NONE,
+        });
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use super::lifecycle::Status;
 use super::{Broker, BrokerError, Call, Cx};
 use crate::config::Delivery as Strategy;
 use crate::event::SimEvent;
-use crate::observe::{Event, FailReason, FlushReason, Kind, Observer};
+use crate::observe::{Event, FailReason, FlushReason, Kind, NONE, Observer};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::sample;
 
@@ -338,15 +338,28 @@ impl Broker {
         if del.sub != sub {
             del.member = sub; // a group's delivery: the member taking this attempt
         }
-        let attempt = del.attempt;
+        let (attempt, consumer, member) = (del.attempt, del.sub, del.member);
+        let msg = self.msgs.get(del.msg);
+        let (msg_topic, id) = (msg.topic, msg.id);
         if ordered {
             // Only ordered retries look at a partition's attempts in flight.
-            let (consumer, p) = (del.sub, self.msgs.get(del.msg).partition as usize);
+            let p = msg.partition as usize;
             self.consumers[consumer as usize].parts[p].in_flight += 1;
         }
         self.calls[call as usize].items.set_attempt(i, attempt);
         self.topics[topic as usize].in_flight += 1;
-        cx.emit(self.delivery_event(cx.now(), d, Kind::Delivering));
+        // `delivery_event`, from the fields at hand.
+        cx.emit(Event {
+            t: cx.now(),
+            kind: Kind::Delivering,
+            topic: msg_topic,
+            message: id,
+            subscriber: consumer,
+            attempt,
+            status: Some(Status::Delivering),
+            member,
+            key: NONE,
+        });
         let s = &mut self.subs[sub as usize];
         Ok(sample(&s.service, &mut s.rng_service))
     }
