@@ -914,13 +914,13 @@ impl Broker {
         self.free_calls.push(call);
         let s = &mut self.subs[sub as usize];
         s.busy -= 1;
+        let consumer = s.consumer;
         if had_worker {
             s.working -= 1;
             if let Some(next) = s.waiting.pop_front() {
                 self.begin_work(cx, next);
             }
         }
-        let consumer = self.subs[sub as usize].consumer;
         self.dispatch(cx, consumer)
     }
 
