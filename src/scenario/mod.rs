@@ -762,12 +762,16 @@ impl Ctx<'_> {
         // Each publish is one event and each delivery at least one more (its call's end): a
         // lower bound on the events the run needs. Over the limit, say so now (exit 2) rather
         // than after minutes of running (exit 1).
-        let fanout =
-            |topic: u32| cfg.subscribers.iter().filter(|x| x.topic == topic).count() as f64;
+        // Subscribers per topic counted once: a scan per publisher would be quadratic with
+        // thousands of topics.
+        let mut fanout = vec![0.0_f64; cfg.topics.len()];
+        for x in &cfg.subscribers {
+            fanout[x.topic as usize] += 1.0;
+        }
         let events: f64 = cfg
             .publishers
             .iter()
-            .map(|p| Publisher::expected_count(p) * (1.0 + fanout(p.topic)))
+            .map(|p| Publisher::expected_count(p) * (1.0 + fanout[p.topic as usize]))
             .sum();
         if events > cfg.limits.events_max as f64 {
             return Err(self.err(&["publishers"], format!("the publishers would need at least {events:.3e} events (a publish and a call per subscriber each); the limit is {} per variant (raise it with --events-max, or shorten the run or lower the rates)", cfg.limits.events_max)));
