@@ -185,11 +185,13 @@ impl Shape {
     }
 }
 
-/// Grows the counts to hold index `i` (rare: the largest latency so far moved up a bucket).
+/// Grows the counts to hold index `i` and the rest of its bucket (`half` indices each), so
+/// that a histogram grows once per bucket, not once per new largest latency (rare then).
 #[cold]
 #[inline(never)]
-fn grow(counts: &mut Vec<u64>, i: usize, initial_len: usize) {
-    counts.resize((i + 1).max(initial_len), 0);
+fn grow(counts: &mut Vec<u64>, i: usize, initial_len: usize, half: usize) {
+    let bucket_end = (i / half + 1) * half;
+    counts.resize(bucket_end.max(initial_len), 0);
 }
 
 /// A sample after the histogram was built (and read): recorded into it directly.
@@ -259,7 +261,12 @@ impl Latency {
         let counts = self.counts.get_mut();
         let i = self.shape.index(ns);
         if i >= counts.len() {
-            grow(counts, i, self.shape.initial_len);
+            grow(
+                counts,
+                i,
+                self.shape.initial_len,
+                self.shape.sub_bucket_half_count as usize,
+            );
         }
         counts[i] += 1;
         // Values within the unit are the histogram's zero: they do not set its minimum.
