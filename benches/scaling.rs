@@ -1,0 +1,161 @@
+//! The scaling table of the README: messages/s and peak memory as the number of messages,
+//! subscribers and topics grows, and drop-oldest on a queue of 10⁶ messages.
+//!
+//! `cargo bench --bench scaling` generates each case as a scenario (Poisson publishes,
+//! Exp(1 ms) service, no failures, unbounded queues unless said), runs it in memory with
+//! metrics and time series (as `sim` does, without writing files) in a child process of its
+//! own, so that each peak RSS is that case's, and prints one row per case. Wall-clock
+//! figures move with the machine's other work; compare rows of one run.
+
+mod common;
+
+use pubsub_sim::scenario::{LoadOptions, parse_str};
+use pubsub_sim::speed::{Stopwatch, peak_rss_kib};
+use std::path::Path;
+use std::process::Command;
+
+/// The argument that makes the binary a child running one case.
+const CHILD: &str = "--child";
+
+/// One row: topics, subscribers per topic, publishes per second per topic, publishing time.
+struct Case {
+    name: &'static str,
+    topics: u32,
+    subs_per_topic: u32,
+    rate_per_topic: f64,
+    publish_ms: u64,
+    /// A queue of this many messages that drops the oldest when full.
+    drop_oldest_at: Option<u32>,
+}
+
+const fn case(name: &'static str, topics: u32, subs: u32, rate: f64, publish_ms: u64) -> Case {
+    Case {
+        name,
+        topics,
+        subs_per_topic: subs,
+        rate_per_topic: rate,
+        publish_ms,
+        drop_oldest_at: None,
+    }
+}
+
+/// Each subscriber is an M/M/1 queue at ρ = 0.8 (800 publishes/s, 1 ms service) except in
+/// the drop-oldest case, which publishes three times as fast as its subscriber handles:
+/// its queue is full after 500 s, and from then on each publish drops the oldest message.
+const CASES: [Case; 10] = [
+    case("1e5 messages", 1, 2, 800.0, 125_000),
+    case("1e6 messages", 1, 2, 800.0, 1_250_000),
+    case("1e7 messages", 1, 2, 800.0, 12_500_000),
+    case("1 subscriber", 1, 1, 800.0, 1_250_000),
+    case("10 subscribers", 1, 10, 800.0, 125_000),
+    case("100 subscribers", 1, 100, 800.0, 12_500),
+    case("1000 subscribers", 1, 1000, 800.0, 1_250),
+    case("100 topics", 100, 1, 800.0, 12_500),
+    case("10000 topics", 10_000, 1, 800.0, 125),
+    Case {
+        name: "drop-oldest 1e6",
+        topics: 1,
+        subs_per_topic: 1,
+        rate_per_topic: 3000.0,
+        publish_ms: 1_000_000,
+        drop_oldest_at: Some(1_000_000),
+    },
+];
+
+/// The scenario of a case, in the scenario format.
+fn scenario(c: &Case) -> String {
+    let (max_len, overflow) = match c.drop_oldest_at {
+        Some(n) => (n, "DropOldest"),
+        None => (100_000_000, "Reject"),
+    };
+    let topics: Vec<String> = (0..c.topics).map(|t| format!("\"t{t}\"")).collect();
+    let mut subs = Vec::new();
+    let mut pubs = Vec::new();
+    for t in 0..c.topics {
+        for s in 0..c.subs_per_topic {
+            subs.push(format!(
+                "(id: \"s{t}-{s}\", topic: \"t{t}\", service: Exp(mean: \"1ms\"))"
+            ));
+        }
+        pubs.push(format!(
+            "(topic: \"t{t}\", arrivals: Poisson(rate: {:?}))",
+            c.rate_per_topic
+        ));
+    }
+    format!(
+        "Scenario(name: \"scale\", seed: 1, duration: \"{}ms\", drain: true, \
+         sample_every: \"1s\", broker: (queue: (max_len: {max_len}, overflow: {overflow})), \
+         topics: [{}], subscribers: [{}], publishers: [{}])",
+        c.publish_ms,
+        topics.join(", "),
+        subs.join(", "),
+        pubs.join(", ")
+    )
+}
+
+/// Runs one case (setup included in the time) and prints: messages, deliveries, dropped,
+/// wall seconds, peak RSS in KiB.
+fn child(c: &Case) {
+    let clock = Stopwatch::start();
+    let text = scenario(c);
+    let loaded = parse_str(Path::new(c.name), &text, LoadOptions::default()).expect("loads");
+    let cfg = &loaded.variants[0];
+    let (messages, deliveries, dropped) = common::simulate_counts(cfg);
+    let secs = clock.secs();
+    let rss = peak_rss_kib().unwrap_or(0);
+    println!("{messages} {deliveries} {dropped} {secs} {rss}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == CHILD) {
+        let name = args.get(i + 1).expect("--child NAME");
+        child(CASES.iter().find(|c| c.name == name).expect("known case"));
+        return;
+    }
+    println!(
+        "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7} {:>8} {:>9} {:>9}",
+        "case",
+        "topics",
+        "subs",
+        "messages",
+        "deliveries",
+        "dropped",
+        "wall s",
+        "msg/s",
+        "deliv/s",
+        "peak RSS"
+    );
+    let exe = std::env::current_exe().expect("own path");
+    for c in &CASES {
+        let out = Command::new(&exe)
+            .args([CHILD, c.name])
+            .output()
+            .expect("child runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            c.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<f64> = text
+            .split_whitespace()
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        let (messages, deliveries, dropped, secs, rss) = (f[0], f[1], f[2], f[3], f[4]);
+        println!(
+            "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7.2} {:>7.2}M {:>8.2}M {:>5.0} MiB",
+            c.name,
+            c.topics,
+            c.topics * c.subs_per_topic,
+            messages,
+            deliveries,
+            dropped,
+            secs,
+            messages / secs / 1e6,
+            deliveries / secs / 1e6,
+            rss / 1024.0
+        );
+    }
+}
