@@ -33,14 +33,7 @@ pub fn scenario(path: &str, seconds: Option<u64>) -> Config {
 /// Runs `cfg` in memory with what a run always has, metrics and time series (to a sink, no
 /// files). Returns messages published.
 pub fn simulate(cfg: &Config) -> u64 {
-    let names = cfg.topics.iter().map(|t| t.name.clone()).collect();
-    let obs = (
-        Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
-        Series::new(std::io::sink(), names),
-    );
-    let (outcome, (metrics, _)) = Sim::new(cfg, obs).run().expect("bench run");
-    black_box(outcome.events_processed);
-    metrics.topics[0].published
+    simulate_counts(cfg).0
 }
 
 /// An observer that looks at nothing: the broker's own cost.
@@ -163,4 +156,21 @@ pub fn reference_w1(seconds: u64, seed: u64) -> u64 {
     }
     black_box((delivered, dead, latency_sum));
     published
+}
+
+/// Runs `cfg` in memory with metrics and time series; returns messages published,
+/// deliveries made and deliveries dropped, over all topics.
+pub fn simulate_counts(cfg: &Config) -> (u64, u64, u64) {
+    let names = cfg.topics.iter().map(|t| t.name.clone()).collect();
+    let obs = (
+        Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
+        Series::new(std::io::sink(), names),
+    );
+    let (_, (metrics, _)) = Sim::new(cfg, obs).run().expect("bench run");
+    let t = &metrics.topics;
+    (
+        t.iter().map(|t| t.published).sum(),
+        t.iter().map(|t| t.delivered).sum(),
+        t.iter().map(|t| t.dropped).sum(),
+    )
 }
