@@ -296,6 +296,36 @@ mod tests {
         assert!(s.at(SimTime(10), ()).is_ok());
     }
 
+    /// Thousands of waiting entries (a timer per publisher of 10 000 topics): a heap of
+    /// several levels, against the model, with pushes and pops interleaved.
+    #[test]
+    fn a_deep_heap_pops_in_key_order() {
+        let mut s = Scheduler::new();
+        let mut model = BTreeMap::new();
+        let mut x: u64 = 1; // a fixed LCG: the same sequence every run
+        let mut peak = 0;
+        for n in 0..60_000u32 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            // Grow to about 35 000 entries (15 pushes in 16), then drain.
+            if n < 40_000 && (x >> 60) != 0 {
+                let at = SimTime(s.now().0 + (x >> 44) % 1_000_000);
+                s.at(at, n).unwrap();
+                model.insert((at, n), n);
+            } else {
+                let expected = model.pop_first().map(|((t, _), v)| (t, v));
+                assert_eq!(s.pop(), expected);
+            }
+            peak = peak.max(s.len());
+        }
+        assert!(peak > 30_000, "the heap reached only {peak} entries");
+        while let Some(((t, _), v)) = model.pop_first() {
+            assert_eq!(s.pop(), Some((t, v)));
+        }
+        assert_eq!(s.pop(), None);
+    }
+
     proptest! {
         /// The queue against a model: a BTreeMap keyed by (time, insertion index).
         #[test]
