@@ -148,6 +148,8 @@ struct Shape {
     leading_zero_count_base: u32,
     /// The histogram's array length when it is made (before it grows).
     initial_len: usize,
+    /// The largest value within the unit (the histogram's zero).
+    unit_max: u64,
 }
 
 impl Shape {
@@ -164,6 +166,7 @@ impl Shape {
             sub_bucket_mask: (sub_bucket_count - 1) << unit_magnitude,
             leading_zero_count_base: 64 - unit_magnitude - sub_bucket_count_magnitude,
             initial_len: 0,
+            unit_max: (1_u64 << unit_magnitude) - 1,
         };
         shape.initial_len = shape.index(high) + 1;
         shape
@@ -277,10 +280,15 @@ impl Latency {
             Some(c) => *c += 1,
             None => self.record_rare(i),
         }
-        // Values within the unit are the histogram's zero: they do not set its minimum.
-        let unit = (1_u64 << self.shape.unit_magnitude) - 1;
-        self.min_nz = self.min_nz.min(if ns > unit { ns } else { u64::MAX });
-        self.max = self.max.max(ns);
+        // Values within the unit are the histogram's zero: they do not set its minimum. As
+        // branches: a new extreme is rare after the first samples, and two predicted jumps
+        // cost fewer instructions than the two selects.
+        if ns < self.min_nz && ns > self.shape.unit_max {
+            self.min_nz = ns;
+        }
+        if ns > self.max {
+            self.max = ns;
+        }
     }
 
     /// A sample at index `i` beyond the array: listed while the list has room; else the
