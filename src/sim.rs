@@ -149,16 +149,15 @@ impl<'c, O: Observer> Sim<'c, O> {
         if self.end.is_some() {
             return Ok(false);
         }
-        let Some(next) = self.sched.peek_time() else {
-            self.finish(self.sched.now().max(SimTime(self.cfg.duration.0)));
-            return Ok(false);
-        };
-        if let Some(end) = self.stop_before(next) {
-            self.finish(end);
-            return Ok(false);
-        }
-        let Some((_, event)) = self.sched.pop() else {
-            return Ok(false);
+        // Nearly every event is at or before the horizon, where nothing below can end the run:
+        // one look at the queue for them.
+        let horizon = SimTime(self.cfg.duration.0);
+        let event = match self.sched.pop_until(horizon) {
+            Some((_, event)) => event,
+            None => match self.next_beyond_horizon() {
+                Some(event) => event,
+                None => return Ok(false),
+            },
         };
         self.events += 1;
         if self.events > self.cfg.limits.events_max {
@@ -166,6 +165,20 @@ impl<'c, O: Observer> Sim<'c, O> {
         }
         self.handle(event)?;
         Ok(true)
+    }
+
+    /// The next event when none is left before the horizon, unless the run ends first (then
+    /// it is finished).
+    fn next_beyond_horizon(&mut self) -> Option<SimEvent> {
+        let Some(next) = self.sched.peek_time() else {
+            self.finish(self.sched.now().max(SimTime(self.cfg.duration.0)));
+            return None;
+        };
+        if let Some(end) = self.stop_before(next) {
+            self.finish(end);
+            return None;
+        }
+        self.sched.pop().map(|(_, event)| event)
     }
 
     /// Where the run ends, if it ends before an event at `next`.
