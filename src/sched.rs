@@ -131,11 +131,14 @@ impl<E: Copy> Scheduler<E> {
             self.heap_push(new);
         } else if self.entries.len() < SMALL_MAX {
             // Insertion into the sorted array: entries due before the new one (smaller keys,
-            // at the end) move up by one slot.
-            let mut i = self.entries.len();
+            // at the end) move up by one slot. The new key has the largest sequence number,
+            // so an entry's key is smaller exactly when its time is not later: one 64-bit
+            // comparison. The index is taken from the slice so that no access is checked.
             self.entries.push(new);
             let entries = self.entries.as_mut_slice();
-            while i > 0 && entries[i - 1].key < key {
+            let mut i = entries.len() - 1;
+            let time = (key >> 64) as u64;
+            while i > 0 && (entries[i - 1].key >> 64) as u64 <= time {
                 entries[i] = entries[i - 1];
                 i -= 1;
             }
@@ -170,10 +173,13 @@ impl<E: Copy> Scheduler<E> {
     fn heap_push(&mut self, new: Entry<E>) {
         let mut i = self.entries.len();
         self.entries.push(new);
+        // As in the sorted layout: the new key is the larger one exactly when its time is not
+        // earlier (its sequence number is the largest).
+        let time = (new.key >> 64) as u64;
         while i > 0 {
             let parent = (i - 1) / ARITY;
             let p = self.entries[parent];
-            if p.key < new.key {
+            if (p.key >> 64) as u64 <= time {
                 break;
             }
             self.entries[i] = p;
