@@ -732,9 +732,16 @@ impl Broker {
     // two calls per message.
     #[inline(always)]
     fn unqueue(&mut self, d: u32) {
-        let mi = self.dels.get(d).msg;
+        self.unqueue_message(self.dels.get(d).msg);
+    }
+
+    /// [`Broker::unqueue`] of a delivery of message `mi`; returns the message's topic, id and
+    /// partition (read while it is at hand).
+    #[inline(always)]
+    fn unqueue_message(&mut self, mi: u32) -> (u32, u64, u32) {
         let msg = self.msgs.get_mut(mi);
         msg.queued -= 1;
+        let fields = (msg.topic, msg.id, msg.partition);
         if msg.queued == 0 {
             let topic = msg.topic as usize;
             let t = &mut self.topics[topic];
@@ -746,6 +753,7 @@ impl Broker {
                 self.prune_order(topic as u32);
             }
         }
+        fields
     }
 
     /// Drops entries at the front of a topic's order that no longer wait, so the deque stays

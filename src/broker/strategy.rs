@@ -230,7 +230,7 @@ impl Broker {
                 self.free_calls.push(call); // only stale entries were left
                 continue;
             }
-            self.start_call(cx, call)?;
+            self.start_call(cx, call, sub, topic, ordered)?;
         }
     }
 
@@ -317,34 +317,33 @@ impl Broker {
         (self.calls.len() - 1) as u32
     }
 
-    /// Item `i` of `call` goes to DELIVERING; returns the service time drawn for it.
+    /// Item `i` of `call` (delivery `d`, to `sub`, of `topic`) goes to DELIVERING; returns
+    /// the service time drawn for it. The caller passes what it already knows rather than
+    /// have it looked up again.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn start_attempt<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
         call: u32,
+        sub: u32,
+        topic: u32,
         i: usize,
+        d: u32,
         ordered: bool,
     ) -> Result<SimDuration, BrokerError> {
-        let (sub, d) = {
-            let c = &self.calls[call as usize];
-            (c.sub, c.items.get(i).0)
-        };
-        let topic = self.subs[sub as usize].topic;
-        self.unqueue(d);
-        self.transition(d, Status::Delivering)?;
+        // QUEUED → DELIVERING is not terminal: the transition is its checked step alone.
+        let mi = self.set_status(d, Status::Delivering)?;
         let del = self.dels.get_mut(d);
         del.refs += 1;
         if del.sub != sub {
             del.member = sub; // a group's delivery: the member taking this attempt
         }
         let (attempt, consumer, member) = (del.attempt, del.sub, del.member);
-        let msg = self.msgs.get(del.msg);
-        let (msg_topic, id) = (msg.topic, msg.id);
+        let (msg_topic, id, p) = self.unqueue_message(mi);
         if ordered {
             // Only ordered retries look at a partition's attempts in flight.
-            let p = msg.partition as usize;
-            self.consumers[consumer as usize].parts[p].in_flight += 1;
+            self.consumers[consumer as usize].parts[p as usize].in_flight += 1;
         }
         self.calls[call as usize].items.set_attempt(i, attempt);
         self.topics[topic as usize].in_flight += 1;
@@ -371,12 +370,15 @@ impl Broker {
         &mut self,
         cx: &mut Cx<O>,
         call: u32,
+        sub: u32,
+        topic: u32,
         n: usize,
         ordered: bool,
     ) -> Result<SimDuration, BrokerError> {
         let mut service = SimDuration::ZERO;
         for i in 0..n {
-            let s = self.start_attempt(cx, call, i, ordered)?;
+            let d = self.calls[call as usize].items.get(i).0;
+            let s = self.start_attempt(cx, call, sub, topic, i, d, ordered)?;
             service = SimDuration(service.0.saturating_add(s.0));
         }
         Ok(service)
@@ -403,16 +405,23 @@ impl Broker {
 
     /// Moves the call's deliveries to DELIVERING, draws its cost and schedules its end (and
     /// its ack deadline, when the end would come after it).
-    fn start_call<O: Observer>(&mut self, cx: &mut Cx<O>, call: u32) -> Result<(), BrokerError> {
-        let c = &self.calls[call as usize];
-        let (sub, n) = (c.sub, c.items.len());
-        let topic = self.subs[sub as usize].topic;
-        let ordered = self.topics[topic as usize].retry.ordered;
+    /// `call` goes to `sub`, a subscriber of `topic` (whose retries are `ordered` or not).
+    fn start_call<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        call: u32,
+        sub: u32,
+        topic: u32,
+        ordered: bool,
+    ) -> Result<(), BrokerError> {
+        debug_assert_eq!(self.subs[sub as usize].topic, topic); // a group's topic is its members'
+        let items = &self.calls[call as usize].items;
+        let (n, first) = (items.len(), items.first.0);
         // A call of one delivery (Immediate) without a loop around it.
         let service = if n == 1 {
-            self.start_attempt(cx, call, 0, ordered)?
+            self.start_attempt(cx, call, sub, topic, 0, first, ordered)?
         } else {
-            self.start_attempts(cx, call, n, ordered)?
+            self.start_attempts(cx, call, sub, topic, n, ordered)?
         };
         let s = &mut self.subs[sub as usize];
         let latency = sample(&s.latency, &mut s.rng_latency);
