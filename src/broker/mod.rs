@@ -784,17 +784,6 @@ impl Broker {
         Ok(())
     }
 
-    /// [`Broker::transition`] of a delivery of `topic`, for a caller that has the topic at
-    /// hand (no second look-up of the message).
-    #[inline(always)]
-    fn transition_in(&mut self, d: u32, to: Status, topic: u32) -> Result<(), IllegalTransition> {
-        self.set_status(d, to)?;
-        if to.is_terminal() {
-            self.ended(topic);
-        }
-        Ok(())
-    }
-
     /// The checked step of a transition: the table, then the status (and the attempt when
     /// it starts one). Returns the delivery's message.
     #[inline(always)]
@@ -1008,20 +997,23 @@ impl Broker {
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
         // The message's fields read once (nothing below changes them), so the transition and
         // the event need no second look-up of it.
-        let mi = self.dels.get(d).msg;
-        let msg = self.msgs.get(mi);
-        let (topic, id, key, published) = (msg.topic, msg.id, msg.key, msg.published);
-        let t = &mut self.topics[topic as usize];
-        t.in_flight -= 1;
-        let ordered = t.retry.ordered;
-        self.transition_in(d, Status::Delivered, topic)?;
-        if ordered {
-            self.attempt_ended(d); // counted only where ordered retries need it
-        }
+        // The checked step first: it returns the message, and the delivery and the message
+        // are then each read once.
+        let mi = self.set_status(d, Status::Delivered)?;
         let del = self.dels.get_mut(d);
         let duplicate = del.handled;
         del.handled = true;
         let (consumer, attempt, member) = (del.sub, del.attempt, del.member);
+        let msg = self.msgs.get(mi);
+        let (topic, id, key, published) = (msg.topic, msg.id, msg.key, msg.published);
+        let t = &mut self.topics[topic as usize];
+        t.in_flight -= 1;
+        // DELIVERED is terminal (`ended`, with the topic at hand).
+        t.pending -= 1;
+        self.pending -= 1;
+        if t.retry.ordered {
+            self.attempt_ended(d); // counted only where ordered retries need it
+        }
         let now = cx.now();
         let latency = now.since(published);
         let out_of_order = self.ordering.handled(consumer, key, id);
