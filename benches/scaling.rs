@@ -4,8 +4,9 @@
 //! `cargo bench --bench scaling` generates each case as a scenario (Poisson publishes,
 //! Exp(1 ms) service, no failures, unbounded queues unless said), runs it in memory with
 //! metrics and time series (as `sim` does, without writing files) in a child process of its
-//! own, so that each peak RSS is that case's, and prints one row per case. Wall-clock
-//! figures move with the machine's other work; compare rows of one run.
+//! own, so that each peak RSS is that case's, and prints one row per case: the median of
+//! [`RUNS`] runs, whose counts must agree (same seed). Wall-clock figures move with the
+//! machine's other work; compare rows of one run.
 
 mod common;
 
@@ -16,6 +17,38 @@ use std::process::Command;
 
 /// The argument that makes the binary a child running one case.
 const CHILD: &str = "--child";
+
+/// Runs of each case; the table shows their median wall time and peak RSS (single runs on a
+/// shared machine moved by ±20%).
+const RUNS: usize = 3;
+
+/// One run of case `c` in a child process: messages, deliveries, dropped, wall seconds, peak
+/// RSS in KiB.
+fn run_child(c: &Case) -> [f64; 5] {
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(&exe)
+        .args([CHILD, c.name])
+        .output()
+        .expect("child runs");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        c.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().expect("number"))
+        .collect();
+    [f[0], f[1], f[2], f[3], f[4]]
+}
+
+/// The median of a few values.
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
 
 /// One row: topics, subscribers per topic, publishes per second per topic, publishing time.
 struct Case {
@@ -126,24 +159,17 @@ fn main() {
         "deliv/s",
         "peak RSS"
     );
-    let exe = std::env::current_exe().expect("own path");
     for c in &CASES {
-        let out = Command::new(&exe)
-            .args([CHILD, c.name])
-            .output()
-            .expect("child runs");
+        let runs: Vec<[f64; 5]> = (0..RUNS).map(|_| run_child(c)).collect();
+        // Same scenario, same seed: the counts of every run must agree.
         assert!(
-            out.status.success(),
-            "{}: {}",
-            c.name,
-            String::from_utf8_lossy(&out.stderr)
+            runs.iter().all(|r| r[..3] == runs[0][..3]),
+            "{}: runs disagree on their counts: {runs:?}",
+            c.name
         );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let f: Vec<f64> = text
-            .split_whitespace()
-            .map(|x| x.parse().expect("number"))
-            .collect();
-        let (messages, deliveries, dropped, secs, rss) = (f[0], f[1], f[2], f[3], f[4]);
+        let (messages, deliveries, dropped) = (runs[0][0], runs[0][1], runs[0][2]);
+        let secs = median(runs.iter().map(|r| r[3]).collect());
+        let rss = median(runs.iter().map(|r| r[4]).collect());
         println!(
             "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7.2} {:>7.2}M {:>8.2}M {:>5.0} MiB",
             c.name,
