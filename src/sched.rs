@@ -60,6 +60,17 @@ fn smallest_child<E>(entries: &[Entry<E>], first: usize, n: usize) -> usize {
     best
 }
 
+/// The index of the smallest key of a full group of children: two pairs, then their
+/// winners (keys are unique: no ties).
+#[inline(always)]
+fn smallest_of_four<E>(group: &[Entry<E>]) -> usize {
+    let (a, b) = (group[0].key, group[1].key);
+    let (c, d) = (group[2].key, group[3].key);
+    let (i, x) = if b < a { (1, b) } else { (0, a) };
+    let (j, y) = if d < c { (3, d) } else { (2, c) };
+    if y < x { j } else { i }
+}
+
 /// One waiting event and its key.
 #[derive(Clone, Copy)]
 struct Entry<E> {
@@ -227,10 +238,14 @@ impl<E: Copy> Scheduler<E> {
             let mut i = 0;
             loop {
                 let first = ARITY * i + 1;
-                if first >= n {
+                let child = if let Some(group) = entries.get(first..first + ARITY) {
+                    // A full group (all but the last): a fixed tournament, no loop.
+                    first + smallest_of_four(group)
+                } else if first < n {
+                    smallest_child(entries, first, n)
+                } else {
                     break;
-                }
-                let child = smallest_child(entries, first, n);
+                };
                 entries[i] = entries[child];
                 i = child;
             }
