@@ -351,6 +351,9 @@ pub trait Observer {
     fn on_partitions(&mut self, _t: SimTime, _gauges: &[PartitionGauge]) {}
     /// The same instant, with every broker node (only when the cluster model is in use).
     fn on_nodes(&mut self, _t: SimTime, _gauges: &[NodeGauge]) {}
+    /// The run ended: no event follows. An observer that holds work back (the metrics'
+    /// batched latency samples) completes it here; one that wraps observers forwards it.
+    fn on_end(&mut self) {}
 }
 
 /// Gauges of one broker node at a sampling instant.
@@ -400,5 +403,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn on_nodes(&mut self, t: SimTime, gauges: &[NodeGauge]) {
         self.0.on_nodes(t, gauges);
         self.1.on_nodes(t, gauges);
+    }
+
+    fn on_end(&mut self) {
+        self.0.on_end();
+        self.1.on_end();
     }
 }

@@ -90,6 +90,10 @@ impl Observer for Recorders {
             n.on_nodes(t, gauges);
         }
     }
+
+    fn on_end(&mut self) {
+        self.metrics.on_end();
+    }
 }
 
 /// Loads and validates every file before anything runs or is written.
@@ -314,7 +318,7 @@ pub fn run_variant_with(
         name: cfg.variant.clone(),
         latency: VariantCharts::merge_latency(
             rec.metrics
-                .topic_latency
+                .topic_latency()
                 .iter()
                 .filter_map(|l| l.histogram()),
         ),

@@ -410,6 +410,7 @@ impl<'c, O: Observer> Sim<'c, O> {
     /// Runs to the end and reports.
     pub fn run(mut self) -> Result<(Outcome, O), SimError> {
         while self.step()? {}
+        self.obs.on_end();
         let topics = 0..self.cfg.topics.len() as u32;
         let b = &mut self.broker;
         let outcome = Outcome {

@@ -176,6 +176,10 @@ impl Observer for Probe {
             self.samples += 1;
         }
     }
+
+    fn on_end(&mut self) {
+        self.metrics.on_end();
+    }
 }
 
 impl Probe {
@@ -183,7 +187,7 @@ impl Probe {
         let t = &self.metrics.topics[0];
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let finished = t.delivered + t.dead_lettered;
-        let sojourn_ms = self.metrics.topic_latency[0].stats().mean * 1e3;
+        let sojourn_ms = self.metrics.topic_latency()[0].stats().mean * 1e3;
         match m {
             Measure::SojournMs => sojourn_ms,
             Measure::WaitMs(service_ms) => sojourn_ms - service_ms,

@@ -96,6 +96,10 @@ impl Observer for Measured {
             self.metrics.on_event(e);
         }
     }
+
+    fn on_end(&mut self) {
+        self.metrics.on_end();
+    }
 }
 
 /// Runs replication `r` of `cfg` in memory. The unfiltered metrics are kept too so that the
@@ -133,7 +137,7 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 fn sample(m: &Metrics) -> Sample {
     m.topics
         .iter()
-        .zip(&m.topic_latency)
+        .zip(m.topic_latency())
         .map(|(c, lat)| {
             let rejected = ratio(c.rejected, c.published);
             let dropped = ratio(c.dropped, c.deliveries_created);

@@ -317,13 +317,13 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
                         peak_queue_length: u64::from(p.queue_length_peak),
                     })
                     .collect(),
-                latency_s: m.topic_latency[i].stats().into(),
+                latency_s: m.topic_latency()[i].stats().into(),
                 durability: clustered.then(|| TopicDurability {
                     acked_count: c.acked,
                     publish_refused_count: c.refused,
                     abandoned_count: c.abandoned,
                     lost_count: c.lost,
-                    publish_latency_s: m.ack_latency[i].stats().into(),
+                    publish_latency_s: m.ack_latency()[i].stats().into(),
                 }),
             },
         ));
@@ -344,7 +344,7 @@ pub fn variant_summary(cfg: &Config, outcome: &Outcome, m: &Metrics) -> VariantS
             duplicate_count: c.duplicates,
             ordering_violations: c.ordering_violations,
             lost_count: clustered.then_some(c.lost),
-            latency_s: m.sub_latency[i].stats().into(),
+            latency_s: m.sub_latency()[i].stats().into(),
         };
         (name.to_string(), summary)
     };
