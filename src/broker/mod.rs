@@ -23,7 +23,9 @@ pub mod retry;
 mod slab;
 pub mod strategy;
 
-use crate::config::{Config, Delivery as Strategy, Dist, Overflow, QueuePolicy, RetryPolicy};
+use crate::config::{
+    Action, Config, Delivery as Strategy, Dist, Overflow, QueuePolicy, RetryPolicy,
+};
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, Kind, NONE, Observer, Refusal, TopicGauge};
 use crate::rng::Stream;
@@ -126,6 +128,10 @@ struct Sub {
     latency: Dist,
     service: Dist,
     failure_rate: f64,
+    /// Its failure stream is ever drawn from: a failure rate above zero now or set by the
+    /// timeline. A subscriber that can never fail skips the draw; its stream is read by
+    /// nothing else, so no output changes (10 000 topics: a draw is two cache misses).
+    draws_failure: bool,
     concurrency: u32,
     /// Handlers working at once; calls beyond them wait inside the subscriber.
     workers: u32,
@@ -363,6 +369,10 @@ impl Broker {
                     latency: s.latency,
                     service: s.service,
                     failure_rate: s.failure_rate,
+                    draws_failure: s.failure_rate > 0.0
+                        || cfg.timeline.iter().any(
+                            |a| matches!(a.action, Action::SetFailureRate(x, _) if x == i as u32),
+                        ),
                     concurrency: s.concurrency,
                     workers: s.workers,
                     working: 0,
@@ -953,7 +963,7 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let s = &mut self.subs[sub as usize];
         // Every item draws, current or late, so the stream does not depend on timeouts.
-        let ok = fail.is_none() & !s.rng_failure.chance(s.failure_rate);
+        let ok = fail.is_none() & !(s.draws_failure && s.rng_failure.chance(s.failure_rate));
         let del = self.dels.get(d);
         let current = del.status == Status::Delivering && del.attempt == attempt;
         if lost {

@@ -972,3 +972,36 @@ fn a_cut_link_delays_acks_under_all_or_drops_the_follower_and_risks_the_copies()
     assert_eq!(at(&ev, "message_acked"), [20_000_000, 20_000_000]);
     assert_eq!(count(&ev, |k| matches!(k, Kind::MessageLost)), 2);
 }
+
+/// A subscriber that can never fail skips its failure draw; one whose rate the timeline may
+/// raise keeps drawing from the start. Either way the events are those of a subscriber that
+/// draws at every item with a rate too small ever to fail: the skipped draws were read by
+/// nothing.
+#[test]
+fn a_subscriber_that_cannot_fail_skips_its_draw_unobservably() {
+    let scenario = |rate: &str, timeline: &str| {
+        format!(
+            r#"duration: "4s", seed: 9,
+            topics: ["q"],
+            subscribers: [(id: "s", topic: "q", service: Exp(mean: "2ms"), failure_rate: {rate},
+                           concurrency: 2, ack_timeout: "5ms")],
+            publishers: [(topic: "q", arrivals: Poisson(rate: 400.0))],
+            timeline: [{timeline}]"#
+        )
+    };
+    let raise = r#"(at: "2s", action: SetFailureRate(subscriber: "s", rate: 0.3))"#;
+    for timeline in ["", raise] {
+        let never = run(&configs(&scenario("0.0", timeline))[0]);
+        let drawing = run(&configs(&scenario("1e-300", timeline))[0]);
+        assert_eq!(never, drawing, "timeline: {timeline:?}");
+        let errors = count(&never, |k| {
+            matches!(
+                k,
+                Kind::Failed {
+                    reason: FailReason::Error
+                }
+            )
+        });
+        assert_eq!(errors > 0, !timeline.is_empty(), "timeline: {timeline:?}");
+    }
+}
