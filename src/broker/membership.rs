@@ -170,7 +170,7 @@ impl Broker {
         }
         let consumer = &mut self.consumers[c as usize];
         consumer.active = false;
-        for part in &mut consumer.parts {
+        for part in consumer.parts.iter_mut() {
             *part = super::partition::Part::default();
         }
         let topic = consumer.topic;

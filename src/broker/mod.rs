@@ -168,7 +168,7 @@ struct Consumer {
     /// Group settings; `None` for a subscriber of its own.
     group: Option<GroupRuntime>,
     /// Its queue, one part per partition of its topic.
-    parts: Vec<partition::Part>,
+    parts: partition::Parts,
     /// The partition to try first (turns between partitions).
     next_part: usize,
 }
@@ -403,9 +403,7 @@ impl Broker {
                     rebalance_pause: cfg.groups[g].rebalance_pause,
                     paused_until: SimTime::ZERO,
                 }),
-                parts: (0..cfg.topics[cfg.consumer_topic(c) as usize].partitions)
-                    .map(|_| partition::Part::default())
-                    .collect(),
+                parts: partition::Parts::new(cfg.topics[cfg.consumer_topic(c) as usize].partitions),
                 next_part: 0,
             })
             .collect();

@@ -73,7 +73,7 @@ impl Broker {
         t.batch_len = 0;
         t.batch_epoch = t.batch_epoch.wrapping_add(1);
         for &c in &t.consumers {
-            for part in &mut self.consumers[c as usize].parts {
+            for part in self.consumers[c as usize].parts.iter_mut() {
                 part.held.move_to(&mut part.ready);
             }
         }
