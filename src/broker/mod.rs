@@ -100,7 +100,7 @@ struct Topic {
     delivery: Strategy,
     retry: RetryPolicy,
     /// Registered consumers (subscribers, then groups), in index order: the fan-out order.
-    consumers: Vec<u32>,
+    consumers: partition::Fanout,
     /// Messages in arrival order with at least one queued delivery (lazily pruned).
     order: VecDeque<Ref>,
     /// Messages with at least one queued delivery.
@@ -345,7 +345,7 @@ impl Broker {
                 queue: t.queue,
                 delivery: t.delivery,
                 retry: t.retry,
-                consumers: Vec::new(),
+                consumers: partition::Fanout::default(),
                 order: VecDeque::new(),
                 queue_len: 0,
                 queue_len_peak: 0,
@@ -608,7 +608,7 @@ impl Broker {
             return Ok(Published::Rejected);
         }
         self.topics[topic as usize].accepted += 1;
-        let fanout = self.topics[topic as usize].consumers.len() as u64;
+        let fanout = self.topics[topic as usize].consumers.count() as u64;
         if self.pending + fanout > self.pending_max {
             return Err(BrokerError::PendingLimit(self.pending_max));
         }

@@ -101,6 +101,71 @@ impl std::ops::IndexMut<usize> for Parts {
     }
 }
 
+/// A topic's registered consumers in fan-out order, the first [`FANOUT_INLINE`] in the topic's
+/// own record (a publish then reads them without following a pointer to another
+/// allocation); beyond, all of them in a `Vec`. Read as a slice.
+#[derive(Debug, Default)]
+pub(super) struct Fanout {
+    len: u32,
+    inline: [u32; FANOUT_INLINE],
+    /// Every consumer once there were more than fit inline (then `inline` is unused).
+    spilled: Vec<u32>,
+}
+
+/// Consumers kept inline (W1 has two).
+const FANOUT_INLINE: usize = 2;
+
+impl std::ops::Deref for Fanout {
+    type Target = [u32];
+
+    #[inline(always)]
+    fn deref(&self) -> &[u32] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len as usize]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
+impl Fanout {
+    /// How many.
+    #[inline(always)]
+    pub(super) fn count(&self) -> usize {
+        self.len as usize
+    }
+
+    /// A copy of the consumers when they are inline (the first [`Fanout::count`] count).
+    #[inline(always)]
+    pub(super) fn inline(&self) -> Option<[u32; FANOUT_INLINE]> {
+        self.spilled.is_empty().then_some(self.inline)
+    }
+
+    /// Inserts `c` at `at` (a position in the slice).
+    pub(super) fn insert(&mut self, at: usize, c: u32) {
+        let mut all = self.to_vec();
+        all.insert(at, c);
+        self.set(all);
+    }
+
+    /// Keeps the consumers for which `keep` is true, in order.
+    pub(super) fn retain(&mut self, keep: impl FnMut(&u32) -> bool) {
+        let mut all = self.to_vec();
+        all.retain(keep);
+        self.set(all);
+    }
+
+    fn set(&mut self, all: Vec<u32>) {
+        self.len = all.len() as u32;
+        if all.len() <= FANOUT_INLINE {
+            self.inline[..all.len()].copy_from_slice(&all);
+            self.spilled = Vec::new();
+        } else {
+            self.spilled = all;
+        }
+    }
+}
+
 /// Per-partition figures of a topic, from the broker's own state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartStats {
@@ -240,5 +305,28 @@ mod tests {
         assert!(o.handled(0, 7, 2), "2 after 3");
         assert!(!o.handled(1, 7, 2), "another consumer keeps its own order");
         assert!(!o.handled(0, NIL, 0), "no key, no order");
+    }
+
+    /// The consumer list reads the same inline and spilled, through growing past what fits
+    /// inline and shrinking back (subscribe and unsubscribe keep it sorted).
+    #[test]
+    fn fanout_is_a_sorted_list_inline_or_spilled() {
+        let mut f = Fanout::default();
+        let mut model: Vec<u32> = Vec::new();
+        for c in [5, 1, 9, 3, 7] {
+            let at = f.partition_point(|&x| x < c);
+            f.insert(at, c);
+            model.insert(model.partition_point(|&x| x < c), c);
+            assert_eq!(&f[..], &model[..]);
+            assert_eq!(f.count(), model.len());
+            assert_eq!(f.inline().is_some(), model.len() <= FANOUT_INLINE);
+        }
+        for gone in [9, 1, 7, 3, 5] {
+            f.retain(|&x| x != gone);
+            model.retain(|&x| x != gone);
+            assert_eq!(&f[..], &model[..]);
+            assert_eq!(f.inline().is_some(), model.len() <= FANOUT_INLINE);
+        }
+        assert!(f.is_empty());
     }
 }

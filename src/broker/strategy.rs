@@ -72,7 +72,7 @@ impl Broker {
         let size = t.batch_len;
         t.batch_len = 0;
         t.batch_epoch = t.batch_epoch.wrapping_add(1);
-        for &c in &t.consumers {
+        for &c in t.consumers.iter() {
             for part in self.consumers[c as usize].parts.iter_mut() {
                 part.held.move_to(&mut part.ready);
             }
@@ -143,7 +143,16 @@ impl Broker {
         cx: &mut Cx<O>,
         topic: u32,
     ) -> Result<(), BrokerError> {
-        for i in 0..self.topics[topic as usize].consumers.len() {
+        let list = &self.topics[topic as usize].consumers;
+        let n = list.count();
+        // A copy of a short list, which dispatching cannot change under the loop.
+        if let Some(inline) = list.inline() {
+            for &c in &inline[..n.min(inline.len())] {
+                self.dispatch(cx, c)?;
+            }
+            return Ok(());
+        }
+        for i in 0..n {
             let c = self.topics[topic as usize].consumers[i];
             self.dispatch(cx, c)?;
         }
