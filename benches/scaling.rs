@@ -20,7 +20,7 @@ const CHILD: &str = "--child";
 
 /// Runs of each case; the table shows their median wall time and peak RSS (single runs on a
 /// shared machine moved by ±20%).
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 /// One run of case `c` in a child process: messages, deliveries, dropped, wall seconds, peak
 /// RSS in KiB.
