@@ -22,13 +22,13 @@ pub struct PastError {
 /// are unique, so the pop order is fully determined by them (not by how entries are stored).
 ///
 /// Two layouts of one array of `(key, event)` entries, chosen by size:
-/// - **small** (at most [`SMALL_MAX`] entries, W1's case: a handful): sorted by key, largest
+/// - **small** (at most `SMALL_MAX` (16) entries, W1's case: a handful): sorted by key, largest
 ///   first, so the next event is the last entry: a pop is `Vec::pop`, and a push moves the
 ///   entries due before the new one (usually one or two: new events are soon) up by one
 ///   slot — fewer instructions than any heap at this size (callgrind on W1);
 /// - **large**: a 4-ary min-heap written out here, whose sifts move entries through a hole.
-///   Growing past [`SMALL_MAX`] turns the sorted array into a heap by reversing it (an array
-///   sorted smallest first is a min-heap); shrinking to [`SMALL_MAX`] / 2 sorts it back, so
+///   Growing past `SMALL_MAX` turns the sorted array into a heap by reversing it (an array
+///   sorted smallest first is a min-heap); shrinking to `SMALL_MAX` / 2 sorts it back, so
 ///   a queue hovering at the boundary does not switch at every event.
 pub struct Scheduler<E> {
     now: SimTime,
