@@ -191,6 +191,7 @@ pub fn run_scenario_replicated(
     let path = tmp.join("summary.json");
     std::fs::write(&path, json).map_err(io(&path))?;
     if opts.charts
+        && l.spec.charts
         && let Err(e) = write_charts(l, &summary, &captured, &tmp)
     {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -80,6 +80,14 @@ pub struct Scenario {
     /// Broker nodes, replication and acknowledgements (default: one node named `broker`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterSpec>,
+    /// Draw the charts (and report.html's charts): `false` does what `--no-charts` does, for
+    /// a scenario that is about speed rather than pictures (the benchmark workloads).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub charts: bool,
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 fn default_sample_every() -> PosDur {

@@ -176,3 +176,33 @@ fn a_hot_partition_shows_in_the_lag_chart_and_partitions_csv() {
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
+
+/// A scenario's `charts: false` does what `--no-charts` does for that file: summary and
+/// series are written, no chart and no report (the benchmark workloads use it: the W1
+/// is defined with charts off).
+#[test]
+fn a_scenario_can_turn_its_charts_off() {
+    let text = std::fs::read_to_string(scenario("backpressure")).expect("readable");
+    let off = text.replacen("Scenario(", "Scenario(\n    charts: false,", 1);
+    let path = tmp("charts-off-file").with_extension("ron");
+    std::fs::write(&path, off).expect("written");
+    let loaded = run::load_all(&[path], None, Limits::default()).expect("scenario loads");
+    assert!(!loaded[0].spec.charts);
+    let out = tmp("charts-off");
+    let opts = RunOptions {
+        out: out.clone(),
+        seed: None,
+        trace: false,
+        charts: true,
+        limits: Limits::default(),
+    };
+    run::run_scenario(&loaded[0], &opts).expect("scenario runs");
+    let dir = out.join("backpressure");
+    assert!(dir.join("summary.json").exists());
+    assert!(!dir.join("charts").exists());
+    assert!(!dir.join("report.html").exists());
+    // The file as committed (charts on, the default) draws them.
+    let on = tmp("charts-on");
+    run_into("backpressure", &on);
+    assert!(on.join("backpressure").join("report.html").exists());
+}
