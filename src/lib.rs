@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod broker;
+pub mod cache;
 pub mod charts;
 pub mod cli;
 pub mod cluster;

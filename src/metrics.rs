@@ -535,6 +535,16 @@ impl Observer for Metrics {
         self.flush();
     }
 
+    #[inline(always)]
+    fn prefetch(&self, topic: u32, subscriber: u32) {
+        if let Some(t) = self.topics.get(topic as usize) {
+            crate::cache::hint(t);
+        }
+        if let Some(s) = self.subs.get(subscriber as usize) {
+            crate::cache::hint(s);
+        }
+    }
+
     // One match on the kind first: events that change no count (`Delivering`, subscriber
     // changes, swaps: about a quarter of W1's events) then cost a jump and nothing else, and
     // each counter's slot is indexed only where it is counted.

@@ -354,6 +354,12 @@ pub trait Observer {
     /// The run ended: no event follows. An observer that holds work back (the metrics'
     /// batched latency samples) completes it here; one that wraps observers forwards it.
     fn on_end(&mut self) {}
+    /// The coming events are about `topic` and `subscriber` (either may be [`NONE`]): an
+    /// observer with records per topic or subscriber may ask for them ahead of use
+    /// ([`crate::cache::hint`]). Called only on large runs (see [`crate::broker::Stage`]); a
+    /// hint must change nothing.
+    #[inline(always)]
+    fn prefetch(&self, _topic: u32, _subscriber: u32) {}
 }
 
 /// Gauges of one broker node at a sampling instant.
@@ -408,5 +414,11 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn on_end(&mut self) {
         self.0.on_end();
         self.1.on_end();
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, topic: u32, subscriber: u32) {
+        self.0.prefetch(topic, subscriber);
+        self.1.prefetch(topic, subscriber);
     }
 }

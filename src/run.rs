@@ -94,6 +94,12 @@ impl Observer for Recorders {
     fn on_end(&mut self) {
         self.metrics.on_end();
     }
+
+    #[inline(always)]
+    fn prefetch(&self, topic: u32, subscriber: u32) {
+        self.metrics.prefetch(topic, subscriber);
+        self.series.prefetch(topic, subscriber);
+    }
 }
 
 /// Loads and validates every file before anything runs or is written.

@@ -199,6 +199,56 @@ impl<E: Copy> Scheduler<E> {
         self.entries[i] = new;
     }
 
+    /// The next three events in the order they will be popped (fewer when fewer wait), as
+    /// far as their times tell (events at the same time may come in another order): what a
+    /// loop may prepare for while it handles the current one.
+    #[inline(always)]
+    pub fn peek_three(&self) -> [Option<&E>; 3] {
+        let e = &self.entries;
+        let n = e.len();
+        if !self.heap {
+            // Sorted, latest first: the next events are at the end.
+            let at = |k: usize| n.checked_sub(k).map(|i| &e[i].event);
+            return [at(1), at(2), at(3)];
+        }
+        // The second is the smallest child of the root; the third, the smaller of the root's
+        // second smallest child and the second's smallest child.
+        let time = |i: usize| (e[i].key >> 64) as u64;
+        let Some(kids) = e.get(1..1 + ARITY) else {
+            return self.peek_three_small();
+        };
+        let t: [u64; ARITY] = std::array::from_fn(|i| time(1 + i));
+        let (lo1, hi1) = if t[1] < t[0] { (1, 0) } else { (0, 1) };
+        let (lo2, hi2) = if t[3] < t[2] { (3, 2) } else { (2, 3) };
+        let (a, b) = if t[lo2] < t[lo1] {
+            (lo2, if t[hi2] < t[lo1] { hi2 } else { lo1 })
+        } else {
+            (lo1, if t[hi1] < t[lo2] { hi1 } else { lo2 })
+        };
+        let grand = ARITY * (1 + a) + 1;
+        let third = if grand < n {
+            let c = smallest_child(e, grand, n);
+            if time(c) < t[b] { c } else { 1 + b }
+        } else {
+            1 + b
+        };
+        [
+            Some(&e[0].event),
+            Some(&kids[a].event),
+            Some(&e[third].event),
+        ]
+    }
+
+    /// [`Scheduler::peek_three`] for a heap whose root has fewer than [`ARITY`] children
+    /// (then none has children of its own).
+    #[cold]
+    fn peek_three_small(&self) -> [Option<&E>; 3] {
+        let mut rest: Vec<&Entry<E>> = self.entries.iter().skip(1).collect();
+        rest.sort_by_key(|x| x.key);
+        let at = |k: usize| rest.get(k).map(|x| &x.event);
+        [self.entries.first().map(|x| &x.event), at(0), at(1)]
+    }
+
     /// The time of the next event, if any.
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
@@ -374,6 +424,32 @@ mod tests {
                 } else {
                     let expected = model.pop_first().map(|((t, _), v)| (t, v));
                     prop_assert_eq!(s.pop(), expected);
+                }
+            }
+        }
+
+        /// The look ahead names the next three events to pop, whichever layout holds them
+        /// (times distinct: it compares times alone).
+        #[test]
+        fn peek_three_names_the_next_three(
+            ops in prop::collection::vec((0u64..1_000, 0u8..3), 1..600),
+        ) {
+            let mut s = Scheduler::new();
+            let mut model = BTreeMap::new();
+            let mut n = 0u32;
+            for (dt, op) in ops {
+                if op == 0 {
+                    let expected: Vec<u32> = model.values().take(3).copied().collect();
+                    let peeked: Vec<u32> = s.peek_three().into_iter().flatten().copied().collect();
+                    prop_assert_eq!(peeked, expected);
+                    let next = model.pop_first().map(|((t, _), v)| (t, v));
+                    prop_assert_eq!(s.pop(), next);
+                } else {
+                    // Distinct times: the low ten bits are the insertion number (below 1 024).
+                    let at = SimTime((((s.now().0 >> 10) + dt + 1) << 10) | u64::from(n));
+                    s.at(at, n).unwrap();
+                    model.insert((at, n), n);
+                    n += 1;
                 }
             }
         }

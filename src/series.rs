@@ -108,6 +108,13 @@ impl<W: Write> Observer for Series<W> {
         }
     }
 
+    #[inline(always)]
+    fn prefetch(&self, topic: u32, _subscriber: u32) {
+        if let Some(c) = self.counts.get(topic as usize) {
+            crate::cache::hint(c);
+        }
+    }
+
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
         if self.last_sample == Some(t) || self.error.is_some() {
             return;

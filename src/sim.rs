@@ -5,7 +5,7 @@
 //! about messages. Every run is bounded: by `duration` (plus at most `drain_max` when
 //! draining), by `events_max`, and by the broker's `pending_max`.
 
-use crate::broker::{Broker, BrokerError, Cx, Published};
+use crate::broker::{Broker, BrokerError, Cx, Published, Stage};
 use crate::config::{Action, Config, OnUnavailable};
 use crate::event::SimEvent;
 use crate::observe::{Observer, TopicGauge};
@@ -87,7 +87,17 @@ pub struct Sim<'c, O: Observer> {
     /// Publisher retries waiting for their backoff, in slots reused once done.
     retries: Vec<PendingPublish>,
     free_retries: Vec<u32>,
+    /// Fetch the next events' records ahead of handling them (large state only).
+    prefetch: bool,
 }
+
+/// Topics plus subscribers from which the loop fetches the next events' records ahead
+/// ([`Stage`]). Measured side by side (`examples`-style runs of the scaling cases, wall
+/// time with the look ahead against without): 300 subscribers +16%, 1 000 topics +13%,
+/// 1 000 subscribers ±0, 2 000 topics −7%, 3 000 subscribers −9%, 5 000 topics −22%,
+/// 10 000 topics −50%. Below, the records stay in the caches and the look ahead (about 290
+/// instructions per event) only costs.
+pub const PREFETCH_FROM: usize = 3000;
 
 impl<'c, O: Observer> Sim<'c, O> {
     /// A run of `cfg` reporting to `obs`; subscribers present at t = 0 are registered and the
@@ -111,6 +121,7 @@ impl<'c, O: Observer> Sim<'c, O> {
             end: None,
             retries: Vec::new(),
             free_retries: Vec::new(),
+            prefetch: cfg.topics.len() + cfg.subscribers.len() >= PREFETCH_FROM,
         };
         sim.broker.announce_nodes(&mut Cx {
             sched: &mut sim.sched,
@@ -159,12 +170,53 @@ impl<'c, O: Observer> Sim<'c, O> {
                 None => return Ok(false),
             },
         };
+        if self.prefetch {
+            self.prepare(&event);
+        }
         self.events += 1;
         if self.events > self.cfg.limits.events_max {
             return Err(SimError::EventLimit(self.cfg.limits.events_max));
         }
         self.handle(event)?;
         Ok(true)
+    }
+
+    /// Cache hints for the event about to be handled (`now`) and the next three, one link
+    /// of each one's chain of records (see [`Stage`]). Out of line: large runs only.
+    #[inline(never)]
+    fn prepare(&self, now: &SimEvent) {
+        let [e1, e2, e3] = self.sched.peek_three();
+        self.prepare_for(Some(now), Stage::Now);
+        // One call per stage, each inlined with its stage known (no loop over them).
+        self.prepare_for(e3, Stage::First);
+        self.prepare_for(e2, Stage::Second);
+        self.prepare_for(e1, Stage::Third);
+    }
+
+    /// [`Sim::prepare`] for one event: a publish's publisher is the loop's; the rest is the
+    /// broker's, and the observers' records of the topic and subscriber it names.
+    #[inline(always)]
+    fn prepare_for(&self, event: Option<&SimEvent>, stage: Stage) {
+        let about = match event {
+            Some(&SimEvent::Publish(p)) => {
+                let Some(p) = self.publishers.get(p as usize) else {
+                    return;
+                };
+                match stage {
+                    Stage::Now => None,
+                    Stage::First => {
+                        p.hint();
+                        None
+                    }
+                    _ => self.broker.prefetch_publish(p.topic, stage),
+                }
+            }
+            Some(e) => self.broker.prefetch(e, stage),
+            None => None,
+        };
+        if let Some((topic, subscriber)) = about {
+            self.obs.prefetch(topic, subscriber);
+        }
     }
 
     /// The next event when none is left before the horizon, unless the run ends first (then
@@ -405,6 +457,13 @@ impl<'c, O: Observer> Sim<'c, O> {
             self.refused(r);
         }
         Ok(())
+    }
+
+    /// Turns the look ahead ([`PREFETCH_FROM`]) on or off whatever the scenario's size: it
+    /// changes speed only (tests check that outputs are identical).
+    pub fn with_prefetch(mut self, on: bool) -> Self {
+        self.prefetch = on;
+        self
     }
 
     /// Runs to the end and reports.

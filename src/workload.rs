@@ -147,6 +147,16 @@ impl Publisher {
         self.keys.draw()
     }
 
+    /// Asks for its records to be brought into the cache (see [`crate::broker::Stage`]).
+    #[inline(always)]
+    pub fn hint(&self) {
+        // Not the whole record (its key sampler's stream is often unused): what a publish reads.
+        crate::cache::hint(&self.topic);
+        crate::cache::hint(&self.arrivals);
+        crate::cache::hint(&self.until);
+        crate::cache::hint(&self.rng);
+    }
+
     /// The first publish instant, if any.
     pub fn first(&mut self) -> Option<SimTime> {
         match self.arrivals {

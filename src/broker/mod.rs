@@ -17,6 +17,8 @@ pub use durability::{Bounce, NodeStats, RingChange};
 pub mod lifecycle;
 mod membership;
 mod partition;
+mod prefetch;
+pub use prefetch::Stage;
 mod ring;
 pub use partition::PartStats;
 pub mod retry;
@@ -706,7 +708,10 @@ impl Broker {
                 });
             }
         }
-        let r = Ref { idx: d, generation };
+        let r = partition::Waiting {
+            del: Ref { idx: d, generation },
+            msg: mi,
+        };
         let part = &mut self.consumers[sub as usize].parts[p];
         if part.blocked_by == d {
             // Ordered retry: back to the head of its partition, which it unblocks.

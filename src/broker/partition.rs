@@ -15,13 +15,21 @@ use super::{Broker, NIL, Ref};
 use crate::rng::stable_hash;
 use std::collections::BTreeMap;
 
+/// A delivery in a consumer's queue, with its message: whoever looks ahead at the queue
+/// (cache hints) finds both records without reading the delivery first.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Waiting {
+    pub del: Ref,
+    pub msg: u32,
+}
+
 /// One partition of a consumer's queue.
 #[derive(Debug)]
 pub(super) struct Part {
-    /// Released for dispatch (may hold stale refs).
-    pub ready: Ring<Ref>,
-    /// Held in the open batch (may hold stale refs).
-    pub held: Ring<Ref>,
+    /// Released for dispatch (may hold stale entries).
+    pub ready: Ring<Waiting>,
+    /// Held in the open batch (may hold stale entries).
+    pub held: Ring<Waiting>,
     /// Ordered mode: the delivery whose retry the partition waits for, or `NIL`.
     pub blocked_by: u32,
     /// Attempts of this partition in flight.

@@ -58,6 +58,18 @@ impl<T: Copy + Default> Ring<T> {
         self.len += 1;
     }
 
+    /// The slot `push_back` would write, when it needs no growth.
+    #[inline(always)]
+    pub(super) fn next_slot(&self) -> Option<&T> {
+        self.buf.get((self.head + self.len) & self.mask())
+    }
+
+    /// The entry `pop_front` would return, without taking it.
+    #[inline(always)]
+    pub(super) fn front(&self) -> Option<&T> {
+        (self.len > 0).then(|| &self.buf[self.head])
+    }
+
     #[inline(always)]
     pub(super) fn pop_front(&mut self) -> Option<T> {
         if self.len == 0 {

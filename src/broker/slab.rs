@@ -79,6 +79,12 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Whatever slot `idx` holds, live or freed: only for cache hints, which may be stale.
+    #[inline(always)]
+    pub fn any(&self, idx: u32) -> Option<&T> {
+        self.slots.get(idx as usize).map(|s| &s.value)
+    }
+
     /// The slot holds a record of this generation.
     #[inline]
     pub fn is_live(&self, idx: u32, generation: u32) -> bool {

@@ -229,10 +229,10 @@ impl Broker {
                     break;
                 };
                 if dels
-                    .live(r.idx, r.generation)
+                    .live(r.del.idx, r.del.generation)
                     .is_some_and(|d| d.status == Status::Queued)
                 {
-                    items.push((r.idx, 0));
+                    items.push((r.del.idx, 0));
                 }
             }
             if items.is_empty() {

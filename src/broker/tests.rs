@@ -1005,3 +1005,41 @@ fn a_subscriber_that_cannot_fail_skips_its_draw_unobservably() {
         assert_eq!(errors > 0, !timeline.is_empty(), "timeline: {timeline:?}");
     }
 }
+
+/// Looking ahead (cache hints for the next events' records) changes nothing but speed: every
+/// scenario file's variants give the same events, in the same order, with hints forced on
+/// and off. The files cover groups (whose hints guess the wrong consumer), retries, batches,
+/// partitions, ordered retries and the cluster (stale and unknown records).
+#[test]
+fn prefetching_changes_no_event() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "scenario files found: {files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let loaded = parse_str(&path, &text, LoadOptions::default()).expect("loads");
+        for cfg in &loaded.variants {
+            let with = |on: bool| {
+                Sim::new(cfg, Log::default())
+                    .with_prefetch(on)
+                    .run()
+                    .expect("run")
+                    .1
+                    .0
+            };
+            let (on, off) = (with(true), with(false));
+            assert!(!on.is_empty(), "{}: no events", path.display());
+            assert!(
+                on == off,
+                "{} / {}: events differ",
+                path.display(),
+                cfg.variant
+            );
+        }
+    }
+}
