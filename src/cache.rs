@@ -19,6 +19,19 @@ pub fn hint<T>(r: &T) {
     }
 }
 
+/// [`hint`] for every line of a slice (its length known only when running).
+#[inline(always)]
+pub fn hint_slice<T>(s: &[T]) {
+    let start = s.as_ptr().cast::<u8>();
+    let bytes = std::mem::size_of_val(s);
+    for offset in (0..bytes).step_by(LINE) {
+        hint_ptr(start.wrapping_add(offset));
+    }
+    if bytes > 0 {
+        hint_ptr(start.wrapping_add(bytes - 1));
+    }
+}
+
 /// The cache line size of the processors the simulator is tuned for.
 const LINE: usize = 64;
 

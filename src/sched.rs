@@ -41,6 +41,11 @@ pub struct Scheduler<E> {
 /// The most entries kept sorted; beyond, a heap.
 const SMALL_MAX: usize = 16;
 
+/// Entries from which a pop asks for the next level's children ahead ([`crate::cache`]): a
+/// heap this large (thousands of publishers' and calls' timers) no longer fits the nearest
+/// caches, and each level down waited for a miss.
+const HEAP_HINTS_FROM: usize = 4096;
+
 /// Children per node of the heap: four halve the levels of a binary heap, and a node's
 /// children are two cache lines side by side (thousands of publishers' timers: W1 with
 /// many topics).
@@ -285,9 +290,18 @@ impl<E: Copy> Scheduler<E> {
         let n = self.entries.len();
         if n > 0 {
             let entries = self.entries.as_mut_slice();
+            let large = n >= HEAP_HINTS_FROM;
             let mut i = 0;
             loop {
                 let first = ARITY * i + 1;
+                if large {
+                    // The next level's group is one of the four below these children, side
+                    // by side: asked for now, it is on its way while this level is compared.
+                    let below = ARITY * first + 1;
+                    if let Some(next) = entries.get(below..(below + ARITY * ARITY).min(n)) {
+                        crate::cache::hint_slice(next);
+                    }
+                }
                 let child = if let Some(group) = entries.get(first..first + ARITY) {
                     // A full group (all but the last): a fixed tournament, no loop.
                     first + smallest_of_four(group)
