@@ -95,7 +95,7 @@ pub struct Sim<'c, O: Observer> {
 /// ([`Stage`]). Measured side by side (`examples`-style runs of the scaling cases, wall
 /// time with the look ahead against without): 300 subscribers +16%, 1 000 topics +13%,
 /// 1 000 subscribers ±0, 2 000 topics −7%, 3 000 subscribers −9%, 5 000 topics −22%,
-/// 10 000 topics −50%. Below, the records stay in the caches and the look ahead (about 290
+/// 10 000 topics −51%. Below, the records stay in the caches and the look ahead (about 290
 /// instructions per event) only costs.
 pub const PREFETCH_FROM: usize = 3000;
 
