@@ -36,6 +36,7 @@ pub fn hint_slice<T>(s: &[T]) {
 const LINE: usize = 64;
 
 #[inline(always)]
+#[allow(unsafe_code)]
 fn hint_ptr(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch reads no memory architecturally and cannot fault, whatever the

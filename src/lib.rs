@@ -6,6 +6,8 @@
 //! Start at [`sim::Sim`] (the loop), [`broker::Broker`] (the state machine) and
 //! [`scenario::load`] (the input). `ARCHITECTURE.md` is the code map.
 #![deny(missing_docs)]
+// One exception, `cache::hint_ptr` (a prefetch instruction), allowed where it is.
+#![deny(unsafe_code)]
 
 pub mod broker;
 pub mod cache;
