@@ -388,6 +388,12 @@ pub struct PartitionGauge {
     pub published: u64,
 }
 
+/// The observer that looks at nothing (a run with no event writers: see `run::Recorders`).
+impl Observer for () {
+    #[inline(always)]
+    fn on_event(&mut self, _: &Event) {}
+}
+
 /// Two observers side by side (nest pairs for more): both see every event, first `A`.
 impl<A: Observer, B: Observer> Observer for (A, B) {
     #[inline(always)]
