@@ -46,12 +46,19 @@ const NIL: u32 = NONE;
 pub enum BrokerError {
     /// An illegal lifecycle transition: a simulator bug.
     #[error(transparent)]
-    Illegal(#[from] IllegalTransition),
+    Illegal(Box<IllegalTransition>),
     /// Too many deliveries alive at once.
     #[error(
         "more than {0} deliveries pending at once (raise --pending-max, bound the queues, or shorten the run)"
     )]
     PendingLimit(u64),
+}
+
+impl From<IllegalTransition> for BrokerError {
+    #[cold]
+    fn from(t: IllegalTransition) -> BrokerError {
+        BrokerError::Illegal(Box::new(t))
+    }
 }
 
 /// A topic's figures from the broker's own state (independent of the event stream).
