@@ -5,8 +5,9 @@
 //! so that by the time an event is handled its records are in the cache.
 //!
 //! A hint changes nothing but timing: it reads through the same indices the handlers use,
-//! tolerates stale ones (a slot freed since), and never writes. Outputs are the same with or
-//! without hints.
+//! tolerates stale ones (a slot freed since) and wrong guesses (a group's consumer taken for
+//! a subscriber of its own), and never writes. Outputs are the same with or without hints
+//! (`prefetching_changes_no_event` in the broker's tests).
 
 use super::Broker;
 use crate::cache::hint;
@@ -145,6 +146,8 @@ impl Broker {
                             hint(slot);
                         }
                     }
+                    // Consumer `c` is subscriber `c` unless it is a group (then a guess that
+                    // costs only a wasted hint).
                     if let Some(s) = self.subs.get(c as usize) {
                         hint_sub(s);
                     }
@@ -160,6 +163,7 @@ impl Broker {
         self.consumers.get(c as usize)?.parts[0].ready.front()
     }
 
+    /// A topic's record and a consumer's.
     #[inline(always)]
     fn prefetch_topic_and_consumer(&self, topic: u32, consumer: u32) {
         if let Some(t) = self.topics.get(topic as usize) {
