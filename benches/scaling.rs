@@ -7,6 +7,9 @@
 //! own, so that each peak RSS is that case's, and prints one row per case: the median of
 //! [`RUNS`] runs, whose counts must agree (same seed). Wall-clock figures move with the
 //! machine's other work; compare rows of one run.
+//!
+//! `cargo bench --bench scaling -- --scenario "10000 topics" > t.ron` writes a case's
+//! scenario instead, to run it as a whole command (`sim t.ron --stats`).
 
 mod common;
 
@@ -17,6 +20,16 @@ use std::process::Command;
 
 /// The argument that makes the binary a child running one case.
 const CHILD: &str = "--child";
+
+/// The argument that makes the binary print one case's scenario.
+const SCENARIO: &str = "--scenario";
+
+/// The case named after `flag` in `args`, if the flag is there.
+fn named_case(args: &[String], flag: &str) -> Option<&'static Case> {
+    let i = args.iter().position(|a| a == flag)?;
+    let name = args.get(i + 1).expect("a case name after the flag");
+    Some(CASES.iter().find(|c| c.name == name).expect("known case"))
+}
 
 /// Runs of each case; the table shows their median wall time and peak RSS (single runs on a
 /// shared machine moved by ±20%).
@@ -142,9 +155,12 @@ fn child(c: &Case) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == CHILD) {
-        let name = args.get(i + 1).expect("--child NAME");
-        child(CASES.iter().find(|c| c.name == name).expect("known case"));
+    if let Some(c) = named_case(&args, CHILD) {
+        child(c);
+        return;
+    }
+    if let Some(c) = named_case(&args, SCENARIO) {
+        println!("{}", scenario(c));
         return;
     }
     println!(

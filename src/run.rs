@@ -7,7 +7,7 @@ use crate::charts::capture::Capture;
 use crate::charts::{self, VariantCharts};
 use crate::config::{Config, Limits};
 use crate::error::{Error, InputError, RunError};
-use crate::metrics::Metrics;
+use crate::metrics::{Latency, Metrics};
 use crate::observe::{Event, Observer, TopicGauge};
 use crate::perfetto::Perfetto;
 use crate::report::summary::{self, ScenarioSummary, VariantSummary};
@@ -402,12 +402,7 @@ pub fn run_variant_with(
     let summary = summary::variant_summary(cfg, &outcome, &rec.metrics);
     let charts = VariantCharts {
         name: cfg.variant.clone(),
-        latency: VariantCharts::merge_latency(
-            rec.metrics
-                .topic_latency()
-                .iter()
-                .filter_map(|l| l.histogram()),
-        ),
+        latency: Latency::merged(rec.metrics.topic_latency()),
         series: rec.capture.finish(),
     };
     Ok((summary, charts))

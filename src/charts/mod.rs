@@ -65,25 +65,6 @@ pub struct VariantCharts {
     pub latency: Option<Histogram<u64>>,
 }
 
-impl VariantCharts {
-    /// Merges the per-topic latency histograms of a run into one.
-    pub fn merge_latency<'h>(
-        hists: impl IntoIterator<Item = &'h Histogram<u64>>,
-    ) -> Option<Histogram<u64>> {
-        let mut merged: Option<Histogram<u64>> = None;
-        for h in hists.into_iter().filter(|h| !h.is_empty()) {
-            match &mut merged {
-                None => merged = Some(h.clone()),
-                // Both auto-resize; an addition error would mean a corrupt histogram: skip it.
-                Some(m) => {
-                    let _ = m.add(h);
-                }
-            }
-        }
-        merged
-    }
-}
-
 /// Everything a chart is drawn from.
 pub struct Input<'a> {
     /// The scenario's summary (totals, queue bounds).
