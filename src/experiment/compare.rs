@@ -125,11 +125,14 @@ fn paired(a: &[Sample], ta: usize, b: &[Sample], tb: usize) -> Ordered<Paired> {
         .iter()
         .enumerate()
         .map(|(m, name)| {
-            let pairs = a.iter().zip(b).map(|(x, y)| Some(y[tb][m]? - x[ta][m]?));
+            let pairs = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| Some(y.topics[tb][m]? - x.topics[ta][m]?));
             let difference = Estimate::of(pairs);
             let p = Paired {
-                a: Estimate::of(a.iter().map(|x| x[ta][m])).mean,
-                b: Estimate::of(b.iter().map(|y| y[tb][m])).mean,
+                a: Estimate::of(a.iter().map(|x| x.topics[ta][m])).mean,
+                b: Estimate::of(b.iter().map(|y| y.topics[tb][m])).mean,
                 difference,
                 significant: difference.excludes_zero(),
             };

@@ -43,8 +43,35 @@ pub const KEY_METRICS: [usize; 3] = [1, 2, 9];
 /// (a fraction of zero deliveries, the latency of nothing delivered).
 pub type TopicSample = [Option<f64>; METRICS.len()];
 
-/// One replication of one variant: a sample per topic, in declaration order.
-pub type Sample = Vec<TopicSample>;
+/// One replication of one variant: a sample per topic, and the work it took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Per topic, in declaration order.
+    pub topics: Vec<TopicSample>,
+    /// The work of the replication, for `--stats`.
+    pub work: Work,
+}
+
+/// Events processed and messages published by runs (warmup included): what `--stats` divides
+/// by the wall time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Events processed.
+    pub events: u64,
+    /// Messages published.
+    pub messages: u64,
+}
+
+impl std::ops::Add for Work {
+    type Output = Work;
+
+    fn add(self, other: Work) -> Work {
+        Work {
+            events: self.events + other.events,
+            messages: self.messages + other.messages,
+        }
+    }
+}
 
 /// The seed of replication `r`: the scenario seed itself for `r = 0` (so one replication is
 /// the plain run), otherwise SplitMix64 of `seed + r·φ`, a fixed, well-mixed function.
@@ -126,15 +153,22 @@ pub fn run_replication(cfg: &Config, r: u32) -> Result<Sample, RunError> {
             command: crate::run::repro_command(&cfg),
         });
     }
-    Ok(sample(&measured.metrics))
+    let work = Work {
+        events: checked.events_processed,
+        messages: all.topics.iter().map(|t| t.published).sum(),
+    };
+    Ok(Sample {
+        topics: sample(&measured.metrics),
+        work,
+    })
 }
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// The metrics of one replication, from its measured counts.
-fn sample(m: &Metrics) -> Sample {
+/// The metrics of one replication, per topic, from its measured counts.
+fn sample(m: &Metrics) -> Vec<TopicSample> {
     m.topics
         .iter()
         .zip(m.topic_latency())
@@ -244,6 +278,10 @@ pub const BATCH: u32 = 10;
 pub struct Replications {
     /// Replications run.
     pub count: u32,
+    /// Their work, summed (not in summary.json: it is the same as the plain run's times the
+    /// count, give or take the randomness).
+    #[serde(skip)]
+    pub work: Work,
     /// Seconds of virtual time whose messages were left out (`warmup`).
     pub warmup_s: f64,
     /// The `--precision` target and whether it was met within the cap.
@@ -314,7 +352,7 @@ fn all_precise(l: &Loaded, samples: &[Vec<Sample>], target: f64) -> bool {
 
 /// The estimate of metric `m` of topic `t` over the replications.
 pub fn estimate(reps: &[Sample], t: usize, m: usize) -> Estimate {
-    Estimate::of(reps.iter().map(|s| s[t][m]))
+    Estimate::of(reps.iter().map(|s| s.topics[t][m]))
 }
 
 fn block(cfg: &Config, reps: &[Sample], precision: Option<Precision>) -> Replications {
@@ -333,6 +371,10 @@ fn block(cfg: &Config, reps: &[Sample], precision: Option<Precision>) -> Replica
         .collect();
     Replications {
         count: reps.len() as u32,
+        work: reps
+            .iter()
+            .map(|s| s.work)
+            .fold(Work::default(), |a, b| a + b),
         warmup_s: cfg.warmup.as_secs_f64(),
         precision,
         seeds: (0..reps.len() as u32)

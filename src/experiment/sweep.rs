@@ -269,7 +269,7 @@ pub fn run(sw: &Sweep, shard: Shard, out: &Path, progress: bool) -> Result<PathB
                     point: p,
                     replication: r as u32,
                     fields,
-                    values: s[t].to_vec(),
+                    values: s.topics[t].to_vec(),
                 });
             }
         }

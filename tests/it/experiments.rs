@@ -73,10 +73,39 @@ fn replication_zero_is_the_plain_run() {
         let s = experiment::run_replication(cfg, 0).expect("replication runs");
         let t = &plain.topics.0[0].1;
         let fraction = t.delivered_count as f64 / t.deliveries_created as f64;
-        assert_eq!(s[0][1], Some(fraction));
-        assert_eq!(s[0][9], Some(t.latency_s.p99));
-        assert_eq!(s[0][0], Some(t.published_count as f64));
+        assert_eq!(s.topics[0][1], Some(fraction));
+        assert_eq!(s.topics[0][9], Some(t.latency_s.p99));
+        assert_eq!(s.topics[0][0], Some(t.published_count as f64));
+        assert_eq!(s.work.events, plain.events_processed);
+        assert_eq!(s.work.messages, t.published_count);
     }
+}
+
+/// The figures of `--stats` with `--replications` count every run: one replication (the plain
+/// run again) and the plain run make twice the plain run's events and messages.
+#[test]
+fn stats_count_the_work_of_every_replication() {
+    let stats = |extra: &[&str]| -> (u64, u64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([SCENARIO, "-q", "--no-charts", "--stats", "-o"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("sim runs");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stderr);
+        let number_before = |word: &str| -> u64 {
+            let head = &text[..text.find(word).expect("a figure")];
+            let n = head.split([' ', ',']).rfind(|w| !w.is_empty());
+            n.and_then(|w| w.parse().ok()).expect("a count")
+        };
+        (number_before(" events"), number_before(" messages"))
+    };
+    let (events, messages) = stats(&[]);
+    assert!(events > 0 && messages > 0);
+    assert_eq!(stats(&["--replications", "1"]), (2 * events, 2 * messages));
 }
 
 #[test]
@@ -119,9 +148,12 @@ fn warmup_leaves_out_messages_published_before_it() {
     let all = experiment::run_replication(none, 0).expect("runs");
     let measured = experiment::run_replication(late, 0).expect("runs");
     // The burst (20–25 s) is before the warm-up: only the steady 150/s of 30–50 s is left.
-    let (a, m) = (all[0][0].unwrap(), measured[0][0].unwrap());
+    let (a, m) = (all.topics[0][0].unwrap(), measured.topics[0][0].unwrap());
     assert!(m < a / 2.0 && m > 2_500.0, "published {m} of {a}");
-    assert!(measured[0][3] < all[0][3], "no burst, fewer rejections");
+    assert!(
+        measured.topics[0][3] < all.topics[0][3],
+        "no burst, fewer rejections"
+    );
 }
 
 #[test]
