@@ -162,8 +162,8 @@ impl Shape {
     fn index(&self, value: u64) -> usize {
         let bucket = self.leading_zero_count_base - (value | self.sub_bucket_mask).leading_zeros();
         let sub_bucket = value >> (bucket + self.unit_magnitude);
-        (((u64::from(bucket) + 1) << self.sub_bucket_half_count_magnitude) + sub_bucket
-            - self.sub_bucket_half_count) as usize
+        // `((bucket + 1) << m) + sub_bucket - half` with `half = 1 << m`, folded.
+        ((u64::from(bucket) << self.sub_bucket_half_count_magnitude) + sub_bucket) as usize
     }
 
     /// The highest value counted at the same index as `value`
