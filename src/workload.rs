@@ -20,6 +20,26 @@ pub fn sample(dist: &Dist, rng: &mut Stream) -> SimDuration {
     }
 }
 
+impl Dist {
+    /// [`sample`] draws from its stream: every shape but a constant.
+    pub fn draws(&self) -> bool {
+        !matches!(self, Dist::Const(_))
+    }
+}
+
+/// [`sample`] with stream `i` of `streams`, which may be empty when `dist` never draws.
+#[inline(always)]
+pub fn sample_of(dist: &Dist, streams: &mut [Stream], i: u32) -> SimDuration {
+    if let Dist::Const(d) = *dist {
+        return d;
+    }
+    let rng = streams.get_mut(i as usize);
+    sample(
+        dist,
+        rng.expect("invariant violated: a distribution that draws has no stream"),
+    )
+}
+
 /// [`sample`] for the shapes other than a constant and an exponential.
 #[inline(never)]
 fn sample_other(dist: &Dist, rng: &mut Stream) -> SimDuration {
@@ -242,6 +262,32 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Dist::draws` says exactly when `sample` takes from its stream: a subscriber's stream
+    /// is made only when its distribution draws (`SubStreams`).
+    #[test]
+    fn draws_is_whether_sample_takes_from_the_stream() {
+        let ms = SimDuration::from_ms;
+        for dist in [
+            Dist::Const(ms(3)),
+            Dist::Const(SimDuration::ZERO),
+            Dist::Uniform(ms(1), ms(2)),
+            Dist::Exp(ms(1)),
+            Dist::LogNormal {
+                median: ms(1),
+                sigma: 0.5,
+            },
+        ] {
+            let mut drawn = Stream::new(1, "d");
+            sample(&dist, &mut drawn);
+            let took = drawn.next_u64() != Stream::new(1, "d").next_u64();
+            assert_eq!(took, dist.draws(), "{dist:?}");
+            let mut none: [Stream; 0] = [];
+            if !dist.draws() {
+                assert_eq!(sample_of(&dist, &mut none, 0), sample(&dist, &mut drawn));
+            }
+        }
+    }
 
     #[test]
     fn clamp_ns_is_the_saturating_u64_rounding() {

@@ -28,18 +28,19 @@ pub enum Stage {
     Now,
 }
 
-/// The fields of a subscriber's record that a call's start and end read (it is large: its
-/// random streams).
-#[inline(always)]
-fn hint_sub(s: &super::Sub) {
-    hint(&s.busy);
-    hint(&s.waiting);
-    hint(&s.service);
-    // Its service stream, whose next draw may be in any of its buffer's lines.
-    hint(&s.rng_service);
-}
-
 impl Broker {
+    /// The fields of subscriber `sub`'s record that a call's start and end read, and its
+    /// service stream, whose next draw may be in any of its buffer's lines.
+    #[inline(always)]
+    fn hint_sub(&self, sub: u32) {
+        if let Some(s) = self.subs.get(sub as usize) {
+            hint(&s.busy);
+            hint(&s.waiting);
+            hint(&s.service);
+            hint(&s.rng_service);
+        }
+    }
+
     /// Fetches `stage`'s link of the records `event` will need. At [`Stage::Third`],
     /// returns the topic and subscriber the event is about, when known, for the observers'
     /// records.
@@ -60,9 +61,7 @@ impl Broker {
         match stage {
             Stage::First => hint(c),
             Stage::Second => {
-                if let Some(s) = self.subs.get(c.sub as usize) {
-                    hint_sub(s);
-                }
+                self.hint_sub(c.sub);
                 if let Some(d) = self.dels.any(c.items.first.0) {
                     hint(d);
                 }
@@ -148,9 +147,7 @@ impl Broker {
                     }
                     // Consumer `c` is subscriber `c` unless it is a group (then a guess that
                     // costs only a wasted hint).
-                    if let Some(s) = self.subs.get(c as usize) {
-                        hint_sub(s);
-                    }
+                    self.hint_sub(c);
                 }
                 Some((topic, consumers.first().copied().unwrap_or(NONE)))
             }

@@ -70,17 +70,19 @@ pub fn decide(
     policy: &RetryPolicy,
     attempt: u32,
     previous: SimDuration,
-    rng: &mut Stream,
+    rng: Option<&mut Stream>,
 ) -> Decision {
     if attempt >= policy.max_attempts {
         return Decision::DeadLetter;
     }
     let base = base_delay(&policy.backoff, attempt);
-    let delay = match policy.jitter {
-        Jitter::None => base,
-        Jitter::Full => SimDuration(rng.between(0, base.0)),
-        Jitter::Equal => SimDuration(base.0 / 2 + rng.between(0, base.0 - base.0 / 2)),
-        Jitter::Decorrelated => {
+    // `rng` is `None` only where no retry policy has jitter (`draws`).
+    let delay = match (policy.jitter, rng) {
+        (Jitter::None, _) => base,
+        (_, None) => panic!("invariant violated: a jittered retry has no random stream"),
+        (Jitter::Full, Some(rng)) => SimDuration(rng.between(0, base.0)),
+        (Jitter::Equal, Some(rng)) => SimDuration(base.0 / 2 + rng.between(0, base.0 - base.0 / 2)),
+        (Jitter::Decorrelated, Some(rng)) => {
             let lo = initial(&policy.backoff).0;
             let prev = if previous.0 == 0 { lo } else { previous.0 };
             let hi = prev.saturating_mul(3).clamp(lo, DURATION_NS_MAX);
@@ -88,6 +90,11 @@ pub fn decide(
         }
     };
     Decision::Retry(delay)
+}
+
+/// [`decide`] draws from its stream under `policy`: with jitter.
+pub fn draws(policy: &RetryPolicy) -> bool {
+    policy.jitter != Jitter::None
 }
 
 #[cfg(test)]
@@ -105,6 +112,27 @@ mod tests {
             },
             jitter,
             ordered: false,
+        }
+    }
+
+    /// `draws` says exactly when `decide` takes from its stream; without jitter it needs
+    /// none (a subscriber's jitter stream is made only when some topic has jitter).
+    #[test]
+    fn draws_is_whether_decide_takes_from_the_stream() {
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            let p = exp_policy(jitter);
+            let mut rng = Stream::new(4, "j");
+            let with = decide(&p, 2, SimDuration::from_ms(20), Some(&mut rng));
+            let took = rng.next_u64() != Stream::new(4, "j").next_u64();
+            assert_eq!(took, draws(&p), "{jitter:?}");
+            if !draws(&p) {
+                assert_eq!(decide(&p, 2, SimDuration::from_ms(20), None), with);
+            }
         }
     }
 
@@ -131,11 +159,11 @@ mod tests {
         let mut rng = Stream::new(1, "j");
         let p = exp_policy(Jitter::None);
         assert_eq!(
-            decide(&p, 5, SimDuration::ZERO, &mut rng),
+            decide(&p, 5, SimDuration::ZERO, Some(&mut rng)),
             Decision::Retry(SimDuration::from_ms(100))
         );
         assert_eq!(
-            decide(&p, 6, SimDuration::ZERO, &mut rng),
+            decide(&p, 6, SimDuration::ZERO, Some(&mut rng)),
             Decision::DeadLetter
         );
         let once = RetryPolicy {
@@ -143,7 +171,7 @@ mod tests {
             ..p
         };
         assert_eq!(
-            decide(&once, 1, SimDuration::ZERO, &mut rng),
+            decide(&once, 1, SimDuration::ZERO, Some(&mut rng)),
             Decision::DeadLetter
         );
     }
@@ -156,7 +184,7 @@ mod tests {
             for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
                 let p = exp_policy(jitter);
                 let base = base_delay(&p.backoff, attempt).0;
-                let Decision::Retry(d) = decide(&p, attempt, prev, &mut rng) else {
+                let Decision::Retry(d) = decide(&p, attempt, prev, Some(&mut rng)) else {
                     panic!("attempt {attempt} < 6 must retry");
                 };
                 let d = d.0;
@@ -180,7 +208,7 @@ mod tests {
         let p = exp_policy(Jitter::Full);
         let n = 20_000;
         let mean = (0..n)
-            .map(|_| match decide(&p, 3, SimDuration::ZERO, &mut rng) {
+            .map(|_| match decide(&p, 3, SimDuration::ZERO, Some(&mut rng)) {
                 Decision::Retry(d) => d.0 as f64,
                 Decision::DeadLetter => unreachable!(),
             })

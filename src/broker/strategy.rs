@@ -18,7 +18,7 @@ use crate::config::Delivery as Strategy;
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, FlushReason, Kind, NONE, Observer};
 use crate::time::{SimDuration, SimTime};
-use crate::workload::sample;
+use crate::workload::{sample, sample_of};
 
 impl Broker {
     /// A worker of the call's subscriber starts on it: the call ends after its cost.
@@ -432,8 +432,12 @@ impl Broker {
         } else {
             self.start_attempts(cx, call, sub, topic, n, ordered)?
         };
+        let latency = sample_of(
+            &self.subs[sub as usize].latency,
+            &mut self.rngs.latency,
+            sub,
+        );
         let s = &mut self.subs[sub as usize];
-        let latency = sample(&s.latency, &mut s.rng_latency);
         s.busy += 1;
         s.busy_peak = s.busy_peak.max(s.busy);
         let down = cx.now() < s.down_until;
