@@ -11,6 +11,16 @@ pub enum SimEvent {
     Publish(u32),
     /// A call to a subscriber ends (its handling finished or it was refused).
     CallDone(u32),
+    /// A call of one delivery to a subscriber that needs no call record ends (handled): see
+    /// `Broker::start_direct`.
+    AttemptDone {
+        /// Subscriber.
+        sub: u32,
+        /// Delivery slot (kept alive by the attempt's reference).
+        delivery: u32,
+        /// The attempt.
+        attempt: u32,
+    },
     /// A call's acknowledgement deadline passed.
     AckTimeout {
         /// Call slot.

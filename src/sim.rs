@@ -328,6 +328,11 @@ impl<'c, O: Observer> Sim<'c, O> {
             SimEvent::NodeUp(n) => b.node_up(&mut cx, n)?,
             SimEvent::Available(t) => b.on_available(&mut cx, t)?,
             SimEvent::CallDone(call) => b.on_call_done(&mut cx, call)?,
+            SimEvent::AttemptDone {
+                sub,
+                delivery,
+                attempt,
+            } => b.on_attempt_done(&mut cx, sub, delivery, attempt)?,
             SimEvent::AckTimeout { call, generation } => {
                 b.on_ack_timeout(&mut cx, call, generation)?
             }
@@ -463,6 +468,16 @@ impl<'c, O: Observer> Sim<'c, O> {
     /// changes speed only (tests check that outputs are identical).
     pub fn with_prefetch(mut self, on: bool) -> Self {
         self.prefetch = on;
+        self
+    }
+
+    /// With `false`, every call has a call record, also those that need none (see
+    /// `Broker::without_direct_attempts`): it changes speed only (a test checks that the
+    /// events are identical).
+    pub fn with_direct_attempts(mut self, on: bool) -> Self {
+        if !on {
+            self.broker.without_direct_attempts();
+        }
         self
     }
 

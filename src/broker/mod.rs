@@ -141,6 +141,11 @@ struct Sub {
     /// timeline. A subscriber that can never fail skips the draw; its stream is read by
     /// nothing else, so no output changes (10 000 topics: a draw is two cache misses).
     draws_failure: bool,
+    /// Its calls of one delivery need no call record (`Broker::start_direct`): it has no ack
+    /// timeout (a deadline finds its call by the record), a worker for every call it may
+    /// take (none waits for one, by the record), and no crash in the timeline (a crash finds
+    /// its calls in flight by their records).
+    direct: bool,
     concurrency: u32,
     /// Handlers working at once; calls beyond them wait inside the subscriber.
     workers: u32,
@@ -416,6 +421,12 @@ impl Broker {
                         || cfg.timeline.iter().any(
                             |a| matches!(a.action, Action::SetFailureRate(x, _) if x == i as u32),
                         ),
+                    direct: s.ack_timeout.is_none()
+                        && s.workers >= s.concurrency
+                        && !cfg
+                            .timeline
+                            .iter()
+                            .any(|a| matches!(a.action, Action::Crash(x) if x == i as u32)),
                     concurrency: s.concurrency,
                     workers: s.workers,
                     working: 0,
@@ -970,6 +981,35 @@ impl Broker {
                 self.begin_work(cx, next);
             }
         }
+        self.dispatch(cx, consumer)
+    }
+
+    /// Every call from now on has a call record, also where none is needed: for tests that
+    /// compare the two paths.
+    pub fn without_direct_attempts(&mut self) {
+        for s in &mut self.subs {
+            s.direct = false;
+        }
+    }
+
+    /// A direct attempt ended ([`Broker::start_direct`]): what [`Broker::on_call_done`] does
+    /// for a call of one delivery that held a worker and was neither refused nor lost.
+    pub fn on_attempt_done<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        sub: u32,
+        d: u32,
+        attempt: u32,
+    ) -> Result<(), BrokerError> {
+        self.item_done(cx, sub, None, false, d, attempt)?;
+        let s = &mut self.subs[sub as usize];
+        s.busy -= 1;
+        s.working -= 1;
+        debug_assert!(
+            s.waiting.is_empty(),
+            "a direct subscriber's calls never wait"
+        );
+        let consumer = s.consumer;
         self.dispatch(cx, consumer)
     }
 

@@ -48,6 +48,9 @@ impl Broker {
     pub fn prefetch(&self, event: &SimEvent, stage: Stage) -> Option<(u32, u32)> {
         match *event {
             SimEvent::CallDone(call) => self.prefetch_call(call, stage),
+            SimEvent::AttemptDone { sub, delivery, .. } => {
+                self.prefetch_attempt(sub, delivery, stage)
+            }
             SimEvent::RetryDue { delivery, .. } => self.prefetch_retry(delivery, stage),
             _ => None,
         }
@@ -85,18 +88,57 @@ impl Broker {
                 }
                 return Some((s.topic, c.sub));
             }
-            Stage::Now => {
-                if let Some(w) = self.next_ready(c.sub) {
-                    if let Some(d) = self.dels.any(w.del.idx) {
-                        hint(d);
-                    }
-                    if let Some(m) = self.msgs.any(w.msg) {
-                        hint(m);
-                    }
-                }
-            }
+            Stage::Now => self.hint_next_ready(c.sub),
         }
         None
+    }
+
+    /// A direct attempt's end (no call record): its subscriber and delivery; the message
+    /// and the consumer it will dispatch from next; the topic and the next delivery there.
+    #[inline(always)]
+    fn prefetch_attempt(&self, sub: u32, delivery: u32, stage: Stage) -> Option<(u32, u32)> {
+        match stage {
+            Stage::First => {
+                self.hint_sub(sub);
+                if let Some(d) = self.dels.any(delivery) {
+                    hint(d);
+                }
+            }
+            Stage::Second => {
+                if let Some(m) = self.dels.any(delivery).and_then(|d| self.msgs.any(d.msg)) {
+                    hint(m);
+                }
+                // Its own consumer, unless in a group.
+                if let Some(c) = self.consumers.get(sub as usize) {
+                    hint(c);
+                }
+            }
+            Stage::Third => {
+                if let Some(r) = self.next_ready(sub) {
+                    hint(r);
+                }
+                let s = self.subs.get(sub as usize)?;
+                if let Some(t) = self.topics.get(s.topic as usize) {
+                    hint(t);
+                }
+                return Some((s.topic, sub));
+            }
+            Stage::Now => self.hint_next_ready(sub),
+        }
+        None
+    }
+
+    /// The delivery consumer `c` will dispatch next, and its message.
+    #[inline(always)]
+    fn hint_next_ready(&self, c: u32) {
+        if let Some(w) = self.next_ready(c) {
+            if let Some(d) = self.dels.any(w.del.idx) {
+                hint(d);
+            }
+            if let Some(m) = self.msgs.any(w.msg) {
+                hint(m);
+            }
+        }
     }
 
     /// A backoff's end: the delivery; its message and consumer; the topic.

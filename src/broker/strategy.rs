@@ -213,6 +213,12 @@ impl Broker {
             let Some((p, sub)) = next else {
                 return Ok(());
             };
+            if per_call == 1 && self.is_direct(cx.now(), sub) {
+                if let Some(d) = self.pop_queued(c, p) {
+                    self.start_direct(cx, sub, topic, d, ordered)?;
+                }
+                continue; // or only stale entries were left
+            }
             let call = self.take_call_slot(sub);
             // Disjoint borrows: the queue, the call's items and the deliveries are looked up
             // once, not at every entry.
@@ -299,6 +305,70 @@ impl Broker {
         None
     }
 
+    /// A call of one delivery to `sub` starting now needs no call record: `sub` is direct
+    /// (see `Sub::direct`) and not in an outage (a refused call has its own path).
+    #[inline(always)]
+    fn is_direct(&self, now: SimTime, sub: u32) -> bool {
+        let s = &self.subs[sub as usize];
+        s.direct && now >= s.down_until
+    }
+
+    /// The first delivery of consumer `c`'s partition `p` still QUEUED, taken off the ready
+    /// queue with any stale entries before it.
+    #[inline(always)]
+    fn pop_queued(&mut self, c: u32, p: usize) -> Option<u32> {
+        let ready = &mut self.consumers[c as usize].parts[p].ready;
+        while let Some(r) = ready.pop_front() {
+            if self
+                .dels
+                .live(r.del.idx, r.del.generation)
+                .is_some_and(|d| d.status == Status::Queued)
+            {
+                return Some(r.del.idx);
+            }
+        }
+        None
+    }
+
+    /// A call of delivery `d` alone to `sub` without a call record: what [`Broker::start_call`]
+    /// does for it (the same draws, events and counts, in the same order), its end scheduled
+    /// as [`SimEvent::AttemptDone`] with what the record would have held. Most calls on most
+    /// runs (W1: every one): no slot to take, fill and free, and no record to read at the end.
+    #[inline(always)]
+    fn start_direct<O: Observer>(
+        &mut self,
+        cx: &mut Cx<O>,
+        sub: u32,
+        topic: u32,
+        d: u32,
+        ordered: bool,
+    ) -> Result<(), BrokerError> {
+        debug_assert_eq!(self.subs[sub as usize].topic, topic);
+        let (service, attempt) = self.start_attempt(cx, sub, topic, d, ordered)?;
+        let latency = sample_of(
+            &self.subs[sub as usize].latency,
+            &mut self.rngs.latency,
+            sub,
+        );
+        let s = &mut self.subs[sub as usize];
+        s.busy += 1;
+        s.busy_peak = s.busy_peak.max(s.busy);
+        // A worker for every call it may take: none waits.
+        debug_assert!(s.working < s.workers);
+        s.working += 1;
+        let cost = SimDuration(latency.0.saturating_add(service.0));
+        let delivery = d;
+        cx.sched.after(
+            cost,
+            SimEvent::AttemptDone {
+                sub,
+                delivery,
+                attempt,
+            },
+        );
+        Ok(())
+    }
+
     #[inline]
     fn take_call_slot(&mut self, sub: u32) -> u32 {
         if let Some(i) = self.free_calls.pop() {
@@ -334,13 +404,11 @@ impl Broker {
     fn start_attempt<O: Observer>(
         &mut self,
         cx: &mut Cx<O>,
-        call: u32,
         sub: u32,
         topic: u32,
-        i: usize,
         d: u32,
         ordered: bool,
-    ) -> Result<SimDuration, BrokerError> {
+    ) -> Result<(SimDuration, u32), BrokerError> {
         // QUEUED → DELIVERING is not terminal: the transition is its checked step alone.
         let mi = self.set_status(d, Status::Delivering)?;
         let del = self.dels.get_mut(d);
@@ -354,7 +422,6 @@ impl Broker {
             // Only ordered retries look at a partition's attempts in flight.
             self.consumers[consumer as usize].parts[p as usize].in_flight += 1;
         }
-        self.calls[call as usize].items.set_attempt(i, attempt);
         self.topics[topic as usize].in_flight += 1;
         // `delivery_event`, from the fields at hand.
         cx.emit(Event {
@@ -369,7 +436,7 @@ impl Broker {
             key: NONE,
         });
         let s = &mut self.subs[sub as usize];
-        Ok(sample(&s.service, &mut s.rng_service))
+        Ok((sample(&s.service, &mut s.rng_service), attempt))
     }
 
     /// The items of a call of several deliveries (a batch) go to DELIVERING; returns the sum
@@ -387,7 +454,8 @@ impl Broker {
         let mut service = SimDuration::ZERO;
         for i in 0..n {
             let d = self.calls[call as usize].items.get(i).0;
-            let s = self.start_attempt(cx, call, sub, topic, i, d, ordered)?;
+            let (s, attempt) = self.start_attempt(cx, sub, topic, d, ordered)?;
+            self.calls[call as usize].items.set_attempt(i, attempt);
             service = SimDuration(service.0.saturating_add(s.0));
         }
         Ok(service)
@@ -428,7 +496,9 @@ impl Broker {
         let (n, first) = (items.len(), items.first.0);
         // A call of one delivery (Immediate) without a loop around it.
         let service = if n == 1 {
-            self.start_attempt(cx, call, sub, topic, 0, first, ordered)?
+            let (service, attempt) = self.start_attempt(cx, sub, topic, first, ordered)?;
+            self.calls[call as usize].items.set_attempt(0, attempt);
+            service
         } else {
             self.start_attempts(cx, call, sub, topic, n, ordered)?
         };

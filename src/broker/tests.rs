@@ -1006,12 +1006,30 @@ fn a_subscriber_that_cannot_fail_skips_its_draw_unobservably() {
     }
 }
 
-/// Looking ahead (cache hints for the next events' records) changes nothing but speed: every
-/// scenario file's variants give the same events, in the same order, with hints forced on
-/// and off. The files cover groups (whose hints guess the wrong consumer), retries, batches,
-/// partitions, ordered retries and the cluster (stale and unknown records).
+/// Calls of one delivery without a call record (`start_direct`, most calls) make the events
+/// calls with records make: every scenario file's variants, with direct attempts allowed and
+/// with every call given a record. The files mix direct subscribers with ack timeouts,
+/// waiting workers, outages and crashes (call records), and batches.
 #[test]
-fn prefetching_changes_no_event() {
+fn direct_attempts_change_no_event() {
+    for (path, cfg) in scenario_variants() {
+        let with = |direct: bool| {
+            let sim = Sim::new(&cfg, Log::default()).with_direct_attempts(direct);
+            sim.run().expect("run").1.0
+        };
+        let (direct, records) = (with(true), with(false));
+        assert!(!direct.is_empty(), "{}: no events", path.display());
+        assert!(
+            direct == records,
+            "{} / {}: events differ",
+            path.display(),
+            cfg.variant
+        );
+    }
+}
+
+/// Every variant of every scenario file, in file order.
+fn scenario_variants() -> Vec<(std::path::PathBuf, crate::config::Config)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("scenarios/")
@@ -1020,26 +1038,37 @@ fn prefetching_changes_no_event() {
         .collect();
     files.sort();
     assert!(files.len() >= 10, "scenario files found: {files:?}");
+    let mut all = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("readable");
         let loaded = parse_str(&path, &text, LoadOptions::default()).expect("loads");
-        for cfg in &loaded.variants {
-            let with = |on: bool| {
-                Sim::new(cfg, Log::default())
-                    .with_prefetch(on)
-                    .run()
-                    .expect("run")
-                    .1
-                    .0
-            };
-            let (on, off) = (with(true), with(false));
-            assert!(!on.is_empty(), "{}: no events", path.display());
-            assert!(
-                on == off,
-                "{} / {}: events differ",
-                path.display(),
-                cfg.variant
-            );
-        }
+        all.extend(loaded.variants.into_iter().map(|cfg| (path.clone(), cfg)));
+    }
+    all
+}
+
+/// Looking ahead (cache hints for the next events' records) changes nothing but speed: every
+/// scenario file's variants give the same events, in the same order, with hints forced on
+/// and off. The files cover groups (whose hints guess the wrong consumer), retries, batches,
+/// partitions, ordered retries and the cluster (stale and unknown records).
+#[test]
+fn prefetching_changes_no_event() {
+    for (path, cfg) in scenario_variants() {
+        let with = |on: bool| {
+            Sim::new(&cfg, Log::default())
+                .with_prefetch(on)
+                .run()
+                .expect("run")
+                .1
+                .0
+        };
+        let (on, off) = (with(true), with(false));
+        assert!(!on.is_empty(), "{}: no events", path.display());
+        assert!(
+            on == off,
+            "{} / {}: events differ",
+            path.display(),
+            cfg.variant
+        );
     }
 }
