@@ -217,6 +217,12 @@ impl Broker {
                 if let Some(d) = self.pop_queued(c, p) {
                     self.start_direct(cx, sub, topic, d, ordered)?;
                 }
+                // A subscriber of its own (consumer `c` is subscriber `c`) at its concurrency:
+                // the next turn would find no member free, and change nothing on the way.
+                let s = &self.subs[sub as usize];
+                if sub == c && s.busy >= s.concurrency {
+                    return Ok(());
+                }
                 continue; // or only stale entries were left
             }
             let call = self.take_call_slot(sub);
