@@ -992,7 +992,7 @@ impl Broker {
         }
     }
 
-    /// A direct attempt ended ([`Broker::start_direct`]): what [`Broker::on_call_done`] does
+    /// A direct attempt ended (`Broker::start_direct`): what [`Broker::on_call_done`] does
     /// for a call of one delivery that held a worker and was neither refused nor lost.
     pub fn on_attempt_done<O: Observer>(
         &mut self,
