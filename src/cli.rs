@@ -317,11 +317,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let colour = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout());
     for l in &loaded {
         let clock = crate::speed::Stopwatch::start();
-        let reps = match &plan {
-            Some(p) => Some(crate::experiment::run_plan(l, p)?),
-            None => None,
-        };
-        let summary = run::run_scenario_replicated(l, &opts, &mut perfetto, reps)?;
+        let summary = run::run_scenario_replicated(l, &opts, &mut perfetto, plan.as_ref())?;
         if args.stats {
             eprintln!("{}", crate::speed::line(&summary, clock.secs()));
         }

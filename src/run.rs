@@ -211,13 +211,13 @@ pub fn run_scenario_with(
 }
 
 /// Like [`run_scenario_with`], adding each variant's `replications` block (in file order,
-/// computed beforehand by [`crate::experiment::run_plan`]) to summary.json. Files and
-/// charts come from replication 0 only.
+/// run by [`crate::experiment::run_plan`] under `plan`) to summary.json. Files and charts
+/// come from replication 0 only.
 pub fn run_scenario_replicated(
     l: &Loaded,
     opts: &RunOptions,
     perfetto: &mut Option<PerfettoFile>,
-    replications: Option<Vec<crate::experiment::Replications>>,
+    plan: Option<&crate::experiment::Plan>,
 ) -> Result<ScenarioSummary, Error> {
     let name = &l.spec.name.0;
     let final_dir = opts.out.join(name);
@@ -230,22 +230,21 @@ pub fn run_scenario_replicated(
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let mut variants = Vec::new();
-    let mut captured = Vec::new();
-    for cfg in &l.variants {
-        let vdir = tmp.join(&cfg.variant);
-        std::fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        match run_variant_with(cfg, &vdir, opts.trace, perfetto) {
-            Ok((v, c)) => {
-                variants.push(v);
-                captured.push(c);
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                return Err(e.into());
-            }
+    // The replications (in memory, on rayon's pool) run beside the plain run, which writes
+    // the files: on two cores, N replications and the plain run take about the time of
+    // (N + 1) / 2 runs rather than N / 2 + 1. Each is seeded on its own: no output changes.
+    let (plain, replications) = rayon::join(
+        || run_variants(l, opts.trace, perfetto, &tmp),
+        || plan.map(|p| crate::experiment::run_plan(l, p)).transpose(),
+    );
+    let (mut variants, captured, replications) = match (plain, replications) {
+        (Ok((v, c)), Ok(r)) => (v, c, r),
+        // The plain run's error first, whichever came first in time.
+        (Err(e), _) | (Ok(_), Err(e)) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e.into());
         }
-    }
+    };
     for (v, r) in variants.iter_mut().zip(replications.into_iter().flatten()) {
         v.replications = Some(r);
     }
@@ -270,6 +269,28 @@ pub fn run_scenario_replicated(
     }
     std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
     Ok(summary)
+}
+
+/// Runs every variant of `l` once, writing its files into `dir/<variant>`.
+fn run_variants(
+    l: &Loaded,
+    trace: bool,
+    perfetto: &mut Option<PerfettoFile>,
+    dir: &Path,
+) -> Result<(Vec<VariantSummary>, Vec<VariantCharts>), RunError> {
+    let mut variants = Vec::new();
+    let mut captured = Vec::new();
+    for cfg in &l.variants {
+        let vdir = dir.join(&cfg.variant);
+        std::fs::create_dir_all(&vdir).map_err(|source| RunError::Io {
+            path: vdir.clone(),
+            source,
+        })?;
+        let (v, c) = run_variant_with(cfg, &vdir, trace, perfetto)?;
+        variants.push(v);
+        captured.push(c);
+    }
+    Ok((variants, captured))
 }
 
 /// The charts and report.html of a scenario, into its (temporary) folder `dir`.
