@@ -20,6 +20,17 @@ use crate::observe::{Event, FailReason, FlushReason, Kind, NONE, Observer};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{sample, sample_of};
 
+/// What a dispatch of one consumer comes to ([`Broker::dispatch_kind`]).
+enum DispatchKind {
+    /// Nothing can start: the consumer is inactive, its queue empty or its subscriber busy.
+    Idle,
+    /// A subscriber of its own on a one-partition Immediate topic without ordered retries or
+    /// the cluster model, taking direct calls now ([`Broker::dispatch_direct`]).
+    Direct,
+    /// Any other shape: the general loop.
+    Loop,
+}
+
 impl Broker {
     /// A worker of the call's subscriber starts on it: the call ends after its cost.
     #[inline(always)]
@@ -167,39 +178,52 @@ impl Broker {
         cx: &mut Cx<O>,
         c: u32,
     ) -> Result<(), BrokerError> {
-        // About half the calls find nothing to start (the subscriber is busy or its queue
-        // empty): decided here, inline, before the loop's set-up.
-        if self.surely_idle(c) {
-            return Ok(());
+        match self.dispatch_kind(cx.now(), c) {
+            DispatchKind::Idle => Ok(()),
+            DispatchKind::Direct => self.dispatch_direct(cx, c),
+            DispatchKind::Loop => self.dispatch_loop(cx, c),
         }
-        if self.plain_direct(cx.now(), c) {
-            return self.dispatch_direct(cx, c);
-        }
-        self.dispatch_loop(cx, c)
     }
 
-    /// Consumer `c` (not [`Broker::surely_idle`]) is a subscriber of its own on a
-    /// one-partition topic that is Immediate, without ordered retries and without the cluster
-    /// model, and takes direct calls now: [`Broker::dispatch_loop`]'s turns then reduce to
-    /// [`Broker::dispatch_direct`]'s.
+    /// What [`Broker::dispatch`] does for consumer `c`, decided inline for the common shape,
+    /// a subscriber of its own on a one-partition topic (consumer `c` is then subscriber `c`,
+    /// as in `next_partition`), with its records read once: about half the calls find
+    /// nothing to start (the subscriber busy or its queue empty), and most of the others go
+    /// to a [`DispatchKind::Direct`] consumer.
     #[inline(always)]
-    fn plain_direct(&self, now: SimTime, c: u32) -> bool {
+    fn dispatch_kind(&self, now: SimTime, c: u32) -> DispatchKind {
         let consumer = &self.consumers[c as usize];
-        if consumer.parts.len() != 1 || consumer.group.is_some() || self.dur.is_some() {
-            return false;
+        if !consumer.active {
+            return DispatchKind::Idle;
+        }
+        if consumer.parts.len() != 1 || consumer.group.is_some() {
+            return DispatchKind::Loop;
+        }
+        if consumer.parts[0].ready.is_empty() {
+            return DispatchKind::Idle;
+        }
+        let s = &self.subs[c as usize];
+        if !(s.active && s.busy < s.concurrency) {
+            return DispatchKind::Idle;
+        }
+        if self.dur.is_some() || !s.direct || now < s.down_until {
+            return DispatchKind::Loop;
         }
         let t = &self.topics[consumer.topic as usize];
-        !t.retry.ordered && t.delivery == Strategy::Immediate && self.is_direct(now, c)
+        if t.retry.ordered || t.delivery != Strategy::Immediate {
+            return DispatchKind::Loop;
+        }
+        DispatchKind::Direct
     }
 
-    /// [`Broker::dispatch_loop`] for a [`Broker::plain_direct`] consumer: its next queued
+    /// [`Broker::dispatch_loop`] for a [`DispatchKind::Direct`] consumer: its next queued
     /// deliveries go out as direct calls while its subscriber has a free slot. The loop's
     /// tests that cannot fail here are left out: the consumer stays active and its topic's
     /// shape cannot change during a dispatch (W1: every dispatch).
     #[inline(never)]
     fn dispatch_direct<O: Observer>(&mut self, cx: &mut Cx<O>, c: u32) -> Result<(), BrokerError> {
         let topic = self.consumers[c as usize].topic;
-        // Consumer `c` is subscriber `c`, free and with entries (`surely_idle`).
+        // Consumer `c` is subscriber `c`, free and with entries (`dispatch_kind`).
         while let Some(d) = self.pop_queued(c, 0) {
             self.start_direct(cx, c, topic, d, false)?;
             let s = &self.subs[c as usize];
@@ -208,25 +232,6 @@ impl Broker {
             }
         }
         Ok(())
-    }
-
-    /// True when [`Broker::dispatch`] would start nothing for consumer `c`, decided only for
-    /// the common shape (a subscriber of its own, one partition); false means "look".
-    #[inline(always)]
-    fn surely_idle(&self, c: u32) -> bool {
-        let consumer = &self.consumers[c as usize];
-        if !consumer.active {
-            return true;
-        }
-        if consumer.parts.len() != 1 || consumer.group.is_some() {
-            return false;
-        }
-        if consumer.parts[0].ready.is_empty() {
-            return true;
-        }
-        // A subscriber of its own: consumer `c` is subscriber `c` (as in `next_partition`).
-        let s = &self.subs[c as usize];
-        !(s.active && s.busy < s.concurrency)
     }
 
     fn dispatch_loop<O: Observer>(&mut self, cx: &mut Cx<O>, c: u32) -> Result<(), BrokerError> {
