@@ -851,17 +851,24 @@ impl Broker {
     /// it starts one). Returns the delivery's message.
     #[inline(always)]
     fn set_status(&mut self, d: u32, to: Status) -> Result<u32, IllegalTransition> {
+        self.set_status_of(d, to).map(|del| del.msg)
+    }
+
+    /// [`Broker::set_status`], returning the delivery's record for the steps that go on with
+    /// it (one look-up of it rather than two).
+    #[inline(always)]
+    fn set_status_of(&mut self, d: u32, to: Status) -> Result<&mut Delivery, IllegalTransition> {
         self.transitions_checked += 1;
-        let del = self.dels.get_mut(d);
-        let from = del.status;
+        let from = self.dels.get(d).status;
         if !lifecycle::allowed(from, to) {
             return Err(self.illegal(d, from, to));
         }
+        let del = self.dels.get_mut(d);
         del.status = to;
         if to == Status::Delivering {
             del.attempt += 1;
         }
-        Ok(del.msg)
+        Ok(del)
     }
 
     /// A delivery of `topic` became terminal: one fewer pending.
@@ -1088,12 +1095,10 @@ impl Broker {
 
     #[inline(always)]
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
-        // The message's fields read once (nothing below changes them), so the transition and
-        // the event need no second look-up of it.
-        // The checked step first: it returns the message, and the delivery and the message
-        // are then each read once.
-        let mi = self.set_status(d, Status::Delivered)?;
-        let del = self.dels.get_mut(d);
+        // The checked step first: it returns the delivery's record, and the message is then
+        // read once (nothing below changes its fields).
+        let del = self.set_status_of(d, Status::Delivered)?;
+        let mi = del.msg;
         let duplicate = del.handled;
         del.handled = true;
         let (consumer, attempt, member) = (del.sub, del.attempt, del.member);

@@ -456,8 +456,8 @@ impl Broker {
         ordered: bool,
     ) -> Result<(SimDuration, u32), BrokerError> {
         // QUEUED → DELIVERING is not terminal: the transition is its checked step alone.
-        let mi = self.set_status(d, Status::Delivering)?;
-        let del = self.dels.get_mut(d);
+        let del = self.set_status_of(d, Status::Delivering)?;
+        let mi = del.msg;
         del.refs += 1;
         if del.sub != sub {
             del.member = sub; // a group's delivery: the member taking this attempt
