@@ -659,12 +659,12 @@ impl Broker {
         if !self.admit(cx, topic, id)? {
             return Ok(Published::Rejected);
         }
-        self.topics[topic as usize].accepted += 1;
-        let fanout = self.topics[topic as usize].consumers.count() as u64;
+        let t = &mut self.topics[topic as usize];
+        t.accepted += 1;
+        let fanout = t.consumers.count() as u64;
         if self.pending + fanout > self.pending_max {
             return Err(BrokerError::PendingLimit(self.pending_max));
         }
-        let t = &mut self.topics[topic as usize];
         if t.partitions > 1 {
             t.parts[partition as usize].published += 1;
         }
@@ -731,11 +731,9 @@ impl Broker {
     // `release`): a call cost about a fifth of the step in register saves and restores.
     #[inline(always)]
     fn enqueue<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
-        self.transition(d, Status::Queued)?;
-        let (mi, sub, attempt, member) = {
-            let del = self.dels.get(d);
-            (del.msg, del.sub, del.attempt, del.member)
-        };
+        // QUEUED is not terminal: the transition is its checked step alone.
+        let del = self.set_status_of(d, Status::Queued)?;
+        let (mi, sub, attempt, member) = (del.msg, del.sub, del.attempt, del.member);
         let generation = self.dels.generation(d);
         let msg = self.msgs.get_mut(mi);
         msg.queued += 1;
