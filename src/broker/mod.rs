@@ -1172,13 +1172,12 @@ impl Broker {
         reason: FailReason,
         retry_at: Option<SimTime>,
     ) -> Result<(), BrokerError> {
-        let (mi, sub) = (self.dels.get(d).msg, self.dels.get(d).sub);
-        let topic = self.msgs.get(mi).topic as usize;
-        let (attempt, prev_delay) = (self.dels.get(d).attempt, self.dels.get(d).prev_delay);
-        let policy = self.topics[topic].retry;
+        let del = self.dels.get(d);
+        let (mi, sub, attempt, prev_delay) = (del.msg, del.sub, del.attempt, del.prev_delay);
         // The jitter of the subscriber whose attempt failed (a group's member).
-        let member = self.dels.get(d).member;
-        let who = if member == NIL { sub } else { member };
+        let who = if del.member == NIL { sub } else { del.member };
+        let topic = self.msgs.get(mi).topic as usize;
+        let policy = self.topics[topic].retry;
         let rng = self.rngs.jitter.get_mut(who as usize);
         let decision = match retry_at {
             Some(_) if attempt >= policy.max_attempts => retry::Decision::DeadLetter,
@@ -1187,11 +1186,11 @@ impl Broker {
         };
         match decision {
             retry::Decision::Retry(delay) => {
-                self.transition(d, Status::RetryScheduled)?;
-                self.dels.get_mut(d).prev_delay = delay;
+                // RETRY_SCHEDULED is not terminal: the transition is its checked step alone.
+                self.set_status_of(d, Status::RetryScheduled)?.prev_delay = delay;
                 if policy.ordered {
                     // Retry in place: its partition waits for it (head-of-line blocking).
-                    let (c, p) = (self.dels.get(d).sub, self.msgs.get(mi).partition);
+                    let (c, p) = (sub, self.msgs.get(mi).partition);
                     self.consumers[c as usize].parts[p as usize].blocked_by = d;
                 }
                 cx.emit(self.delivery_event(cx.now(), d, Kind::RetryScheduled { delay }));
