@@ -142,9 +142,8 @@ impl<E: Copy> Scheduler<E> {
     // Always inlined (a few entries to move at most on W1), the heap's sift out of line.
     #[inline(always)]
     fn push(&mut self, key: u128, event: E) {
-        let new = Entry { key, event };
         if self.heap {
-            self.heap_push(new);
+            self.heap_push(Entry { key, event });
         } else if self.entries.len() < SMALL_MAX {
             // Insertion into the sorted array: entries due before the new one (smaller keys,
             // at the end) move up by one slot. The new key has the largest sequence number,
@@ -156,7 +155,7 @@ impl<E: Copy> Scheduler<E> {
             // what had just been written in narrower pieces, which waits for them to reach
             // the cache (a store-forwarding stall: perf put a fifth of the dispatch there).
             let Some(&last) = self.entries.last() else {
-                self.entries.push(new);
+                self.entries.push(Entry { key, event });
                 return;
             };
             self.entries.push(last);
@@ -167,10 +166,12 @@ impl<E: Copy> Scheduler<E> {
                 entries[i] = entries[i - 1];
                 i -= 1;
             }
-            entries[i] = new;
+            let slot = &mut entries[i];
+            slot.key = key;
+            slot.event = event;
         } else {
             self.make_heap();
-            self.heap_push(new);
+            self.heap_push(Entry { key, event });
         }
     }
 
