@@ -18,6 +18,38 @@ pub struct Stream {
     zig: &'static Zig,
 }
 
+/// A probability `p` as the number of 53-bit draws `k` with `k / 2^53 < p`.
+///
+/// `unit()` is `k / 2^53`, exactly, for `k` the upper 53 bits of a draw; scaling by a power
+/// of two is exact too, so `k / 2^53 < p` exactly when `k < p · 2^53`, and for an integer `k`
+/// exactly when `k < ceil(p · 2^53)`. The draw's outcome then needs no conversion to a float
+/// and no multiplication (on W1's failure draws, two of the latencies that the branch on it
+/// waited for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chance(u64);
+
+impl Chance {
+    /// `p` as a threshold: 0 for `p <= 0` or NaN (never true, as `unit() < p`), all draws
+    /// for `p >= 1`.
+    pub fn new(p: f64) -> Chance {
+        const SCALE: f64 = (1u64 << 53) as f64;
+        if !(p > 0.0) {
+            Chance(0)
+        } else if p >= 1.0 {
+            Chance(1 << 53)
+        } else {
+            // In (0, 2^53): the conversion is exact.
+            Chance((p * SCALE).ceil() as u64)
+        }
+    }
+
+    /// The outcome of the raw draw `bits`.
+    #[inline]
+    pub fn admits(self, bits: u64) -> bool {
+        (bits >> 11) < self.0
+    }
+}
+
 /// FNV-1a, 64-bit: a fixed, documented hash so that stream numbers are identical everywhere.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -59,6 +91,13 @@ impl Stream {
     pub fn chance(&mut self, p: f64) -> bool {
         // p = 0 must never draw true and p = 1 must always; `unit() < p` gives both.
         self.unit() < p
+    }
+
+    /// [`Stream::chance`] with the probability made a [`Chance`] beforehand: the same
+    /// outcome from the same draw, by one integer comparison.
+    #[inline]
+    pub fn hit(&mut self, c: Chance) -> bool {
+        c.admits(self.next_u64())
     }
 
     /// Exponential with mean 1, by the ziggurat method (Marsaglia & Tsang, 2000): one 64-bit
@@ -163,6 +202,47 @@ fn zig() -> &'static Zig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// `unit() < p` for the raw draw `bits`, as [`Stream::chance`] computes it.
+    fn chance_of(bits: u64, p: f64) -> bool {
+        (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64) < p
+    }
+
+    proptest! {
+        /// A `Chance` decides every draw as `unit() < p` does: any probability (also outside
+        /// [0, 1], NaN and infinities), and probabilities on and next to the 2^-53 grid of
+        /// `unit()`'s values, where rounding would show.
+        #[test]
+        fn a_chance_decides_as_the_float_comparison(
+            bits in any::<u64>(),
+            p in prop_oneof![
+                any::<f64>(),
+                0.0..=1.0f64,
+                (0u64..=1 << 53, -2i64..=2).prop_map(|(k, d)| {
+                    f64::from_bits(((k as f64) / (1u64 << 53) as f64).to_bits().wrapping_add_signed(d))
+                }),
+            ],
+        ) {
+            prop_assert_eq!(Chance::new(p).admits(bits), chance_of(bits, p));
+            // The draws next to the threshold, where a wrong rounding would first differ.
+            let k = Chance::new(p).0;
+            for near in [k.wrapping_sub(1), k, k + 1] {
+                let b = (near << 11) | (bits & 0x7ff);
+                prop_assert_eq!(Chance::new(p).admits(b), chance_of(b, p));
+            }
+        }
+    }
+
+    #[test]
+    fn hit_is_chance_on_the_same_stream() {
+        let (mut a, mut b) = (Stream::new(7, "x"), Stream::new(7, "x"));
+        for p in [0.0, 1e-300, 0.1, 0.5, 0.999_999, 1.0] {
+            for _ in 0..1000 {
+                assert_eq!(a.chance(p), b.hit(Chance::new(p)));
+            }
+        }
+    }
 
     #[test]
     fn same_seed_and_name_same_draws() {

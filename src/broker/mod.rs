@@ -30,7 +30,7 @@ use crate::config::{
 };
 use crate::event::SimEvent;
 use crate::observe::{Event, FailReason, Kind, NONE, Observer, Refusal, TopicGauge};
-use crate::rng::Stream;
+use crate::rng::{Chance, Stream};
 use crate::sched::Scheduler;
 use crate::time::{SimDuration, SimTime};
 use dead_letter::{DeadLetter, DeadLetterStore};
@@ -136,7 +136,8 @@ struct Sub {
     topic: u32,
     latency: Dist,
     service: Dist,
-    failure_rate: f64,
+    /// Its failure probability, as the threshold its failure draw is compared with.
+    failure: Chance,
     /// Its failure stream is ever drawn from: a failure rate above zero now or set by the
     /// timeline. A subscriber that can never fail skips the draw; its stream is read by
     /// nothing else, so no output changes (10 000 topics: a draw is two cache misses).
@@ -416,7 +417,7 @@ impl Broker {
                     topic: s.topic,
                     latency: s.latency,
                     service: s.service,
-                    failure_rate: s.failure_rate,
+                    failure: Chance::new(s.failure_rate),
                     draws_failure: s.failure_rate > 0.0
                         || cfg.timeline.iter().any(
                             |a| matches!(a.action, Action::SetFailureRate(x, _) if x == i as u32),
@@ -557,7 +558,7 @@ impl Broker {
 
     /// Changes a subscriber's failure probability for attempts that end from now on.
     pub fn set_failure_rate(&mut self, sub: u32, rate: f64) {
-        self.subs[sub as usize].failure_rate = rate;
+        self.subs[sub as usize].failure = Chance::new(rate);
     }
 
     /// A publish to `topic` by no publisher in particular (tests).
@@ -1054,7 +1055,7 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let s = &self.subs[sub as usize];
         // Every item draws, current or late, so the stream does not depend on timeouts.
-        let failed = s.draws_failure && self.rngs.failure[sub as usize].chance(s.failure_rate);
+        let failed = s.draws_failure && self.rngs.failure[sub as usize].hit(s.failure);
         let ok = fail.is_none() & !failed;
         let del = self.dels.get(d);
         let current = del.status == Status::Delivering && del.attempt == attempt;
