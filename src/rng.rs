@@ -33,7 +33,7 @@ impl Chance {
     /// for `p >= 1`.
     pub fn new(p: f64) -> Chance {
         const SCALE: f64 = (1u64 << 53) as f64;
-        if !(p > 0.0) {
+        if p.is_nan() || p <= 0.0 {
             Chance(0)
         } else if p >= 1.0 {
             Chance(1 << 53)
