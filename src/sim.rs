@@ -89,6 +89,10 @@ pub struct Sim<'c, O: Observer> {
     free_retries: Vec<u32>,
     /// Fetch the next events' records ahead of handling them (large state only).
     prefetch: bool,
+    /// `cfg`'s duration and event limit, read at every step: kept here rather than read
+    /// through the reference to the config each time.
+    horizon: SimTime,
+    events_max: u64,
 }
 
 /// Topics plus subscribers from which the loop fetches the next events' records ahead
@@ -122,6 +126,8 @@ impl<'c, O: Observer> Sim<'c, O> {
             retries: Vec::new(),
             free_retries: Vec::new(),
             prefetch: cfg.topics.len() + cfg.subscribers.len() >= PREFETCH_FROM,
+            horizon: SimTime(cfg.duration.0),
+            events_max: cfg.limits.events_max,
         };
         sim.broker.announce_nodes(&mut Cx {
             sched: &mut sim.sched,
@@ -162,8 +168,7 @@ impl<'c, O: Observer> Sim<'c, O> {
         }
         // Nearly every event is at or before the horizon, where nothing below can end the run:
         // one look at the queue for them.
-        let horizon = SimTime(self.cfg.duration.0);
-        let event = match self.sched.pop_until(horizon) {
+        let event = match self.sched.pop_until(self.horizon) {
             Some((_, event)) => event,
             None => match self.next_beyond_horizon() {
                 Some(event) => event,
@@ -174,8 +179,8 @@ impl<'c, O: Observer> Sim<'c, O> {
             self.prepare(&event);
         }
         self.events += 1;
-        if self.events > self.cfg.limits.events_max {
-            return Err(SimError::EventLimit(self.cfg.limits.events_max));
+        if self.events > self.events_max {
+            return Err(SimError::EventLimit(self.events_max));
         }
         self.handle(event)?;
         Ok(true)
@@ -236,7 +241,7 @@ impl<'c, O: Observer> Sim<'c, O> {
     /// Where the run ends, if it ends before an event at `next`.
     #[inline]
     fn stop_before(&self, next: SimTime) -> Option<SimTime> {
-        let horizon = SimTime(self.cfg.duration.0);
+        let horizon = self.horizon;
         // Nearly every event is before the horizon, where no rule below stops the run (the
         // drain end is never before the horizon): one comparison on the hot path.
         if next <= horizon {
