@@ -77,8 +77,14 @@ impl SimDuration {
 
     /// A span from seconds, rounded to the nearest nanosecond and clamped to `[0, DURATION_NS_MAX]`.
     pub fn from_secs_f64(s: f64) -> SimDuration {
+        SimDuration::from_ns_f64(s * 1e9)
+    }
+
+    /// A span from nanoseconds, rounded and clamped as [`SimDuration::from_secs_f64`].
+    #[inline]
+    pub fn from_ns_f64(ns: f64) -> SimDuration {
         // Half-up by hand: `f64::round` is a libm call, and this is on the hot path.
-        let ns = s * 1e9 + 0.5;
+        let ns = ns + 0.5;
         if ns.is_nan() || ns < 1.0 {
             SimDuration::ZERO
         } else if ns >= DURATION_NS_MAX as f64 {

@@ -93,6 +93,10 @@ pub struct Publisher {
     constant_n: u64,
     /// Message keys, from a stream of their own (adding keys does not move arrivals).
     keys: KeySampler,
+    /// Poisson arrivals: the mean gap in nanoseconds, so that a gap is a multiplication of
+    /// the exponential draw (a division by the rate was the longest step between the draw
+    /// and the next publish's place in the queue).
+    gap_ns_mean: f64,
 }
 
 /// Draws message keys: uniform, or Zipf by inverting a cumulative table.
@@ -158,6 +162,10 @@ impl Publisher {
                 cfg.keys,
                 Stream::new(seed, &format!("pub/{}/keys", cfg.name)),
             ),
+            gap_ns_mean: match cfg.arrivals {
+                Arrivals::Poisson(rate) => 1e9 / rate,
+                _ => 0.0,
+            },
         }
     }
 
@@ -216,8 +224,8 @@ impl Publisher {
     #[inline]
     fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
         match self.arrivals {
-            Arrivals::Poisson(rate) => {
-                let gap = SimDuration::from_secs_f64(self.rng.exp1() / rate);
+            Arrivals::Poisson(_) => {
+                let gap = SimDuration::from_ns_f64(self.rng.exp1() * self.gap_ns_mean);
                 self.before_until(now.after(gap))
             }
             Arrivals::Ramp { from_rate, to_rate } => self.next_ramp(now, from_rate, to_rate),
