@@ -45,8 +45,8 @@ pub struct Recorders<W: Observer> {
     pub metrics: Metrics,
     /// metrics.csv.
     pub series: Series<BufWriter<File>>,
-    /// The chart data (downsampled time series).
-    pub capture: Capture,
+    /// The chart data (downsampled time series); `None` when no chart is drawn.
+    pub capture: Option<Capture>,
     /// partitions.csv, when a topic has more than one partition.
     pub lag: Option<crate::lag::PartitionSeries<BufWriter<File>>>,
     /// nodes.csv, with the cluster model.
@@ -85,24 +85,32 @@ impl<W: Observer> Observer for Recorders<W> {
     fn on_event(&mut self, e: &Event) {
         self.metrics.on_event(e);
         self.series.on_event(e);
-        self.capture.on_event(e);
+        if let Some(c) = &mut self.capture {
+            c.on_event(e);
+        }
         self.writers.on_event(e);
     }
 
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
         self.series.on_sample(t, gauges);
-        self.capture.on_sample(t, gauges);
+        if let Some(c) = &mut self.capture {
+            c.on_sample(t, gauges);
+        }
     }
 
     fn on_partitions(&mut self, t: SimTime, gauges: &[crate::observe::PartitionGauge]) {
-        self.capture.on_partitions(t, gauges);
+        if let Some(c) = &mut self.capture {
+            c.on_partitions(t, gauges);
+        }
         if let Some(l) = &mut self.lag {
             l.on_partitions(t, gauges);
         }
     }
 
     fn on_nodes(&mut self, t: SimTime, gauges: &[crate::observe::NodeGauge]) {
-        self.capture.on_nodes(t, gauges);
+        if let Some(c) = &mut self.capture {
+            c.on_nodes(t, gauges);
+        }
         if let Some(n) = &mut self.nodes {
             n.on_nodes(t, gauges);
         }
@@ -233,8 +241,10 @@ pub fn run_scenario_replicated(
     // The replications (in memory, on rayon's pool) run beside the plain run, which writes
     // the files: on two cores, N replications and the plain run take about the time of
     // (N + 1) / 2 runs rather than N / 2 + 1. Each is seeded on its own: no output changes.
+    // Chart data is kept only for charts that will be drawn.
+    let draw = opts.charts && l.spec.charts;
     let (plain, replications) = rayon::join(
-        || run_variants(l, opts.trace, perfetto, &tmp),
+        || run_variants(l, opts.trace, draw, perfetto, &tmp),
         || plan.map(|p| crate::experiment::run_plan(l, p)).transpose(),
     );
     let (mut variants, captured, replications) = match (plain, replications) {
@@ -257,10 +267,7 @@ pub fn run_scenario_replicated(
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
     let path = tmp.join("summary.json");
     std::fs::write(&path, json).map_err(io(&path))?;
-    if opts.charts
-        && l.spec.charts
-        && let Err(e) = write_charts(l, &summary, &captured, &tmp)
-    {
+    if draw && let Err(e) = write_charts(l, &summary, &captured, &tmp) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e.into());
     }
@@ -275,6 +282,7 @@ pub fn run_scenario_replicated(
 fn run_variants(
     l: &Loaded,
     trace: bool,
+    charts: bool,
     perfetto: &mut Option<PerfettoFile>,
     dir: &Path,
 ) -> Result<(Vec<VariantSummary>, Vec<VariantCharts>), RunError> {
@@ -286,7 +294,7 @@ fn run_variants(
             path: vdir.clone(),
             source,
         })?;
-        let (v, c) = run_variant_with(cfg, &vdir, trace, perfetto)?;
+        let (v, c) = run_variant_with(cfg, &vdir, trace, charts, perfetto)?;
         variants.push(v);
         captured.push(c);
     }
@@ -322,15 +330,17 @@ fn write_charts(
 
 /// Runs one variant, writing metrics.csv (and events.jsonl) into `dir`.
 pub fn run_variant(cfg: &Config, dir: &Path, trace: bool) -> Result<VariantSummary, RunError> {
-    run_variant_with(cfg, dir, trace, &mut None).map(|(summary, _)| summary)
+    run_variant_with(cfg, dir, trace, false, &mut None).map(|(summary, _)| summary)
 }
 
-/// Runs one variant like [`run_variant`], and also returns the data its charts are drawn from.
-/// The `--perfetto` writer, if any, is lent to the run and given back in `perfetto`.
+/// Runs one variant like [`run_variant`], and also returns the data its charts are drawn from
+/// when `charts` (else that data is empty: none is kept for charts no one draws). The
+/// `--perfetto` writer, if any, is lent to the run and given back in `perfetto`.
 pub fn run_variant_with(
     cfg: &Config,
     dir: &Path,
     trace: bool,
+    charts: bool,
     perfetto: &mut Option<PerfettoFile>,
 ) -> Result<(VariantSummary, VariantCharts), RunError> {
     let topics: Vec<String> = cfg.topics.iter().map(|t| t.name.clone()).collect();
@@ -344,7 +354,7 @@ pub fn run_variant_with(
     let rec = Recorders {
         metrics: Metrics::new(topics.len(), subs.len()),
         series: Series::new(create("metrics.csv")?, topics.clone()),
-        capture: Capture::new(topics.len()),
+        capture: charts.then(|| Capture::new(topics.len())),
         lag: if cfg.topics.iter().any(|t| t.partitions > 1) {
             Some(crate::lag::PartitionSeries::new(
                 create("partitions.csv")?,
@@ -423,8 +433,12 @@ pub fn run_variant_with(
     let summary = summary::variant_summary(cfg, &outcome, &rec.metrics);
     let charts = VariantCharts {
         name: cfg.variant.clone(),
-        latency: Latency::merged(rec.metrics.topic_latency()),
-        series: rec.capture.finish(),
+        latency: if charts {
+            Latency::merged(rec.metrics.topic_latency())
+        } else {
+            None
+        },
+        series: rec.capture.map(Capture::finish).unwrap_or_default(),
     };
     Ok((summary, charts))
 }

@@ -206,3 +206,44 @@ fn a_scenario_can_turn_its_charts_off() {
     run_into("backpressure", &on);
     assert!(on.join("backpressure").join("report.html").exists());
 }
+
+/// Without charts no chart data is kept (the run skips it), and every file that is written
+/// either way is the same.
+#[test]
+fn a_run_without_charts_writes_the_same_files_less_the_charts() {
+    let (a, b) = (tmp("nocharts-a"), tmp("nocharts-b"));
+    let run = |out: &Path, charts: bool| {
+        let loaded =
+            run::load_all(&[scenario("backpressure")], None, Limits::default()).expect("loads");
+        let opts = RunOptions {
+            out: out.to_path_buf(),
+            seed: None,
+            trace: true,
+            charts,
+            limits: Limits::default(),
+        };
+        run::run_scenario(&loaded[0], &opts).expect("runs")
+    };
+    assert_eq!(run(&a, true), run(&b, false));
+    let mut compared = 0;
+    let mut stack = vec![b.join("backpressure")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let other = a.join(path.strip_prefix(&b).expect("under b"));
+            let same = std::fs::read(&path).expect("file") == std::fs::read(&other).expect("twin");
+            assert!(same, "{} differs with charts off", path.display());
+            compared += 1;
+        }
+    }
+    assert!(compared >= 4, "only {compared} files compared");
+    assert!(!b.join("backpressure/charts").exists());
+    assert!(!b.join("backpressure/report.html").exists());
+    assert!(a.join("backpressure/report.html").exists());
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
