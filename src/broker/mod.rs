@@ -673,6 +673,7 @@ impl Broker {
         if t.partitions > 1 {
             t.parts[partition as usize].published += 1;
         }
+        // Every delivery of the message joins a queue below: it waits from now.
         let m = self.msgs.insert(Message {
             id,
             topic,
@@ -680,44 +681,61 @@ impl Broker {
             partition,
             published: since,
             first: NIL,
-            queued: 0,
+            queued: fanout as u32,
             live: fanout as u32,
             in_order: false,
         });
         if let Some(w) = &committed {
             self.committed(cx, m.idx, w);
         }
-        // Build the sibling list back to front so that `first` is the first consumer; the
-        // head kept in a local and the consumers borrowed once (disjoint from the slab).
-        let t = &mut self.topics[topic as usize];
-        t.pending += fanout;
-        let mut first = NIL;
-        for &sub in t.consumers.iter().rev() {
-            first = self
-                .dels
-                .insert(Delivery {
-                    msg: m.idx,
-                    sub,
-                    member: NIL,
-                    next: first,
-                    attempt: 0,
-                    status: Status::Created,
-                    handled: false,
-                    refs: 0,
-                    prev_delay: SimDuration::ZERO,
-                })
-                .idx;
-        }
-        self.msgs.get_mut(m.idx).first = first;
+        self.topics[topic as usize].pending += fanout;
         self.pending += fanout;
-        let mut d = first;
-        while d != NIL {
-            self.enqueue(cx, d)?;
-            d = self.dels.get(d).next;
-        }
         if fanout == 0 {
             self.msgs.remove(m.idx);
             return Ok(Published::Accepted);
+        }
+        self.message_waits(m.idx, topic as usize);
+        // One delivery per consumer, in the consumers' order: made, linked after the previous
+        // one, and queued (what `enqueue` does, with the message's fields at hand and its
+        // counts done once above).
+        let mut prev = NIL;
+        for i in 0..fanout as usize {
+            let sub = self.topics[topic as usize].consumers[i];
+            let d = self.dels.insert(Delivery {
+                msg: m.idx,
+                sub,
+                member: NIL,
+                next: NIL,
+                attempt: 0,
+                status: Status::Created,
+                handled: false,
+                refs: 0,
+                prev_delay: SimDuration::ZERO,
+            });
+            if prev == NIL {
+                self.msgs.get_mut(m.idx).first = d.idx;
+            } else {
+                self.dels.get_mut(prev).next = d.idx;
+            }
+            prev = d.idx;
+            // CREATED → QUEUED, the checked step.
+            self.set_status_of(d.idx, Status::Queued)?;
+            let at = Ref {
+                idx: d.idx,
+                generation: d.generation,
+            };
+            self.join_queue(at, m.idx, sub, partition as usize, topic as usize);
+            cx.emit(Event {
+                t: cx.now(),
+                kind: Kind::MessageEnqueued,
+                topic,
+                message: id,
+                subscriber: sub,
+                attempt: 0,
+                status: Some(Status::Queued),
+                member: NIL,
+                key: NONE,
+            });
         }
         self.note_batch_entry(cx, topic);
         self.dispatch_topic(cx, topic)?;
@@ -745,37 +763,10 @@ impl Broker {
         let topic = msg.topic as usize;
         let (id, p) = (msg.id, msg.partition as usize);
         if msg.queued == 1 {
-            let t = &mut self.topics[topic];
-            t.queue_len += 1;
-            t.queue_len_peak = t.queue_len_peak.max(t.queue_len);
-            if t.partitions > 1 {
-                t.parts[msg.partition as usize].queued(1);
-            }
-            // Arrival order is needed only to find the oldest message for DropOldest.
-            if t.queue.overflow == Overflow::DropOldest && !msg.in_order {
-                msg.in_order = true;
-                let generation = self.msgs.generation(mi);
-                self.topics[topic].order.push_back(Ref {
-                    idx: mi,
-                    generation,
-                });
-            }
+            self.message_waits(mi, topic);
         }
-        let r = partition::Waiting {
-            del: Ref { idx: d, generation },
-            msg: mi,
-        };
-        let part = &mut self.consumers[sub as usize].parts[p];
-        if part.blocked_by == d {
-            // Ordered retry: back to the head of its partition, which it unblocks.
-            part.blocked_by = NIL;
-            part.ready.push_front(r);
-        } else {
-            match self.topics[topic].delivery {
-                Strategy::Immediate => part.ready.push_back(r),
-                Strategy::Batched { .. } => part.held.push_back(r),
-            }
-        }
+        let at = Ref { idx: d, generation };
+        self.join_queue(at, mi, sub, p, topic);
         // `delivery_event`, from the fields at hand.
         cx.emit(Event {
             t: cx.now(),
@@ -789,6 +780,47 @@ impl Broker {
             key: NONE,
         });
         Ok(())
+    }
+
+    /// Message `mi` of `topic` starts to wait: its first delivery joined a queue (a message
+    /// waits once however many of its deliveries wait).
+    #[inline(always)]
+    fn message_waits(&mut self, mi: u32, topic: usize) {
+        let t = &mut self.topics[topic];
+        t.queue_len += 1;
+        t.queue_len_peak = t.queue_len_peak.max(t.queue_len);
+        let msg = self.msgs.get_mut(mi);
+        if t.partitions > 1 {
+            t.parts[msg.partition as usize].queued(1);
+        }
+        // Arrival order is needed only to find the oldest message for DropOldest.
+        if t.queue.overflow == Overflow::DropOldest && !msg.in_order {
+            msg.in_order = true;
+            let generation = self.msgs.generation(mi);
+            self.topics[topic].order.push_back(Ref {
+                idx: mi,
+                generation,
+            });
+        }
+    }
+
+    /// Delivery `at` (now QUEUED) of message `mi` goes into consumer `sub`'s partition `p`:
+    /// at the head when it is the ordered retry that partition waits for, else at the tail
+    /// of its ready queue (Immediate) or of its held deliveries (Batched).
+    #[inline(always)]
+    fn join_queue(&mut self, at: Ref, mi: u32, sub: u32, p: usize, topic: usize) {
+        let r = partition::Waiting { del: at, msg: mi };
+        let part = &mut self.consumers[sub as usize].parts[p];
+        if part.blocked_by == at.idx {
+            // Ordered retry: back to the head of its partition, which it unblocks.
+            part.blocked_by = NIL;
+            part.ready.push_front(r);
+        } else {
+            match self.topics[topic].delivery {
+                Strategy::Immediate => part.ready.push_back(r),
+                Strategy::Batched { .. } => part.held.push_back(r),
+            }
+        }
     }
 
     /// Delivery `d` leaves the queue (dispatched, dropped or discarded): keeps queue counts.

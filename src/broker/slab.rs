@@ -22,9 +22,10 @@ pub struct Slab<T> {
     free: u32,
 }
 
-/// Where a record was put.
+/// Where a record was put, and the slot's generation (for references to it).
 pub struct Placed {
     pub idx: u32,
+    pub generation: u32,
 }
 
 impl<T> Slab<T> {
@@ -42,7 +43,10 @@ impl<T> Slab<T> {
             self.free = slot.next_free;
             slot.next_free = USED;
             slot.value = value;
-            Placed { idx }
+            Placed {
+                idx,
+                generation: slot.generation,
+            }
         } else {
             self.push(value)
         }
@@ -63,7 +67,7 @@ impl<T> Slab<T> {
             generation: 0,
             next_free: USED,
         });
-        Placed { idx }
+        Placed { idx, generation: 0 }
     }
 
     /// Frees a slot; its generation moves on so old references no longer match.
