@@ -1091,10 +1091,12 @@ impl Broker {
         let ok = fail.is_none() & !failed;
         let del = self.dels.get(d);
         let current = del.status == Status::Delivering && del.attempt == attempt;
+        if current && ok && !lost {
+            // Most items: the delivery is done, its reference settled with it.
+            return self.deliver(cx, d);
+        }
         if lost {
             // Its subscriber crashed: nothing was handled; the attempt fails at its deadline.
-        } else if current && ok {
-            self.deliver(cx, d)?;
         } else if current {
             self.fail(cx, d, fail.unwrap_or(FailReason::Error))?;
         } else if ok {
@@ -1128,11 +1130,22 @@ impl Broker {
         cx.emit(e);
     }
 
+    /// Delivery `d`'s attempt in flight succeeded: DELIVERING → DELIVERED, and the call's
+    /// reference to it settled (`item_done`'s last step, done here with the record at hand:
+    /// the record and its message are each looked up once).
     #[inline(always)]
     fn deliver<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
-        // The checked step first: it returns the delivery's record, and the message is then
-        // read once (nothing below changes its fields).
-        let del = self.set_status_of(d, Status::Delivered)?;
+        // The checked step, on the record at hand (`set_status_of`'s).
+        let del = self.dels.get_mut(d);
+        let from = del.status;
+        if !lifecycle::allowed(from, Status::Delivered) {
+            return Err(self.illegal(d, from, Status::Delivered).into());
+        }
+        self.transitions_checked += 1;
+        del.status = Status::Delivered;
+        del.refs -= 1;
+        // DELIVERED is terminal: the message lets go of the delivery with its last reference.
+        let settled = del.refs == 0;
         let mi = del.msg;
         let duplicate = del.handled;
         del.handled = true;
@@ -1167,6 +1180,9 @@ impl Broker {
             member,
             key: NONE,
         });
+        if settled {
+            self.release(mi, 1);
+        }
         Ok(())
     }
 
