@@ -84,17 +84,15 @@ impl<W: Observer> Observer for Recorders<W> {
     #[inline(always)]
     fn on_event(&mut self, e: &Event) {
         self.metrics.on_event(e);
-        self.series.on_event(e);
-        if let Some(c) = &mut self.capture {
-            c.on_event(e);
-        }
         self.writers.on_event(e);
     }
 
     fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
-        self.series.on_sample(t, gauges);
+        // The samplers read the counts the metrics keep (counted once per event).
+        let counts = &self.metrics.topics;
+        self.series.sample(t, gauges, counts);
         if let Some(c) = &mut self.capture {
-            c.on_sample(t, gauges);
+            c.sample(t, gauges, counts);
         }
     }
 
@@ -123,7 +121,6 @@ impl<W: Observer> Observer for Recorders<W> {
     #[inline(always)]
     fn prefetch(&self, topic: u32, subscriber: u32) {
         self.metrics.prefetch(topic, subscriber);
-        self.series.prefetch(topic, subscriber);
     }
 }
 
@@ -354,7 +351,7 @@ pub fn run_variant_with(
     let rec = Recorders {
         metrics: Metrics::new(topics.len(), subs.len()),
         series: Series::new(create("metrics.csv")?, topics.clone()),
-        capture: charts.then(|| Capture::new(topics.len())),
+        capture: charts.then(Capture::new),
         lag: if cfg.topics.iter().any(|t| t.partitions > 1) {
             Some(crate::lag::PartitionSeries::new(
                 create("partitions.csv")?,

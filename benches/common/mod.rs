@@ -5,10 +5,11 @@
 
 use pubsub_sim::config::Config;
 use pubsub_sim::metrics::Metrics;
-use pubsub_sim::observe::{Event, Observer};
+use pubsub_sim::observe::{Event, Observer, TopicGauge};
 use pubsub_sim::scenario::{LoadOptions, parse_str};
 use pubsub_sim::series::Series;
 use pubsub_sim::sim::Sim;
+use pubsub_sim::time::SimTime;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
@@ -158,15 +159,42 @@ pub fn reference_w1(seconds: u64, seed: u64) -> u64 {
     published
 }
 
+/// The observers of every run, in memory: metrics, and the time series they are sampled
+/// into (to a sink), as `run::Recorders` has them.
+struct Recorded {
+    metrics: Metrics,
+    series: Series<std::io::Sink>,
+}
+
+impl Observer for Recorded {
+    #[inline(always)]
+    fn on_event(&mut self, e: &Event) {
+        self.metrics.on_event(e);
+    }
+
+    fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
+        self.series.sample(t, gauges, &self.metrics.topics);
+    }
+
+    fn on_end(&mut self) {
+        self.metrics.on_end();
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, topic: u32, subscriber: u32) {
+        self.metrics.prefetch(topic, subscriber);
+    }
+}
+
 /// Runs `cfg` in memory with metrics and time series; returns messages published,
 /// deliveries made and deliveries dropped, over all topics.
 pub fn simulate_counts(cfg: &Config) -> (u64, u64, u64) {
     let names = cfg.topics.iter().map(|t| t.name.clone()).collect();
-    let obs = (
-        Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
-        Series::new(std::io::sink(), names),
-    );
-    let (_, (metrics, _)) = Sim::new(cfg, obs).run().expect("bench run");
+    let obs = Recorded {
+        metrics: Metrics::new(cfg.topics.len(), cfg.subscribers.len()),
+        series: Series::new(std::io::sink(), names),
+    };
+    let (_, Recorded { metrics, .. }) = Sim::new(cfg, obs).run().expect("bench run");
     let t = &metrics.topics;
     (
         t.iter().map(|t| t.published).sum(),

@@ -1,8 +1,9 @@
-//! The chart data of one variant, captured in memory while it runs: an observer that keeps
-//! the same cumulative counts as metrics.csv, downsampled so that memory stays bounded
-//! however long the run is.
+//! The chart data of one variant, captured in memory while it runs: at each sampling instant
+//! the gauges and the cumulative counts of metrics.csv (read from the metrics, as metrics.csv
+//! reads them), downsampled so that memory stays bounded however long the run is.
 
-use crate::observe::{Event, Kind, Observer, TopicGauge};
+use crate::metrics::TopicCounts;
+use crate::observe::TopicGauge;
 use crate::time::SimTime;
 
 /// Most points kept per line. When the buffer fills, every other point is dropped and the
@@ -83,10 +84,9 @@ impl Captured {
     }
 }
 
-/// The capturing observer.
+/// The capture of one run.
 #[derive(Clone, Debug)]
 pub struct Capture {
-    counts: Vec<Row>,
     data: Captured,
     stride: u64,
     seen: u64,
@@ -95,11 +95,16 @@ pub struct Capture {
     last_nodes: Vec<u32>,
 }
 
+impl Default for Capture {
+    fn default() -> Self {
+        Capture::new()
+    }
+}
+
 impl Capture {
-    /// A capture of `topics` topics.
-    pub fn new(topics: usize) -> Capture {
+    /// A capture of a run's topics.
+    pub fn new() -> Capture {
         Capture {
-            counts: vec![Row::default(); topics],
             data: Captured::default(),
             stride: 1,
             seen: 0,
@@ -161,42 +166,27 @@ impl Capture {
 }
 
 impl Capture {
-    /// Adds one to a count of `topic`'s row, if there is one.
-    #[inline(always)]
-    fn bump(&mut self, topic: u32, count: impl FnOnce(&mut Row) -> &mut u64) {
-        if let Some(c) = self.counts.get_mut(topic as usize) {
-            *count(c) += 1;
-        }
-    }
-}
-
-impl Observer for Capture {
-    // The kind first, the row only in the arms that count (as in `Series`): inlined at each
-    // emit site, events that change no count then cost nothing here.
-    #[inline(always)]
-    fn on_event(&mut self, e: &Event) {
-        match e.kind {
-            Kind::MessagePublished => self.bump(e.topic, |c| &mut c.published),
-            Kind::MessageRejected => self.bump(e.topic, |c| &mut c.rejected),
-            Kind::Delivered { .. } => self.bump(e.topic, |c| &mut c.delivered),
-            Kind::Failed { .. } => self.bump(e.topic, |c| &mut c.failed),
-            Kind::RetryScheduled { .. } => self.bump(e.topic, |c| &mut c.retried),
-            Kind::DeadLetter { .. } => self.bump(e.topic, |c| &mut c.dead_lettered),
-            Kind::MessageDropped => self.bump(e.topic, |c| &mut c.dropped),
-            _ => {}
-        }
-    }
-
-    fn on_sample(&mut self, t: SimTime, gauges: &[TopicGauge]) {
+    /// Sampling instant `t`: each topic's gauges and its counts so far (indexed by topic).
+    pub fn sample(&mut self, t: SimTime, gauges: &[TopicGauge], counts: &[TopicCounts]) {
         let t_s = t.as_secs_f64();
         if self.last.as_ref().is_some_and(|(l, _)| *l == t_s) {
             return;
         }
-        let mut rows = self.counts.clone();
-        for (r, g) in rows.iter_mut().zip(gauges) {
-            r.queue_length = u64::from(g.queue_length);
-            r.in_flight = u64::from(g.in_flight);
-        }
+        let rows: Vec<Row> = gauges
+            .iter()
+            .zip(counts)
+            .map(|(g, c)| Row {
+                queue_length: u64::from(g.queue_length),
+                in_flight: u64::from(g.in_flight),
+                published: c.published,
+                rejected: c.rejected,
+                delivered: c.delivered,
+                failed: c.failed,
+                retried: c.retried,
+                dead_lettered: c.dead_lettered,
+                dropped: c.dropped,
+            })
+            .collect();
         if self.seen % self.stride == 0 {
             self.data.times.push(t_s);
             self.data.rows.push(rows.clone());
@@ -208,9 +198,9 @@ impl Observer for Capture {
         self.last = Some((t_s, rows));
     }
 
-    /// Called right after `on_sample` at the same instant: keeps the partitions' queue lengths
+    /// Called right after `sample` at the same instant: keeps the partitions' queue lengths
     /// when that instant was kept.
-    fn on_partitions(&mut self, t: SimTime, gauges: &[crate::observe::PartitionGauge]) {
+    pub fn on_partitions(&mut self, t: SimTime, gauges: &[crate::observe::PartitionGauge]) {
         if self.data.part_labels.is_empty() {
             self.data.part_labels = gauges.iter().map(|g| (g.topic, g.partition)).collect();
         }
@@ -222,7 +212,7 @@ impl Observer for Capture {
     }
 
     /// Like [`Capture::on_partitions`], for the partitions each node leads.
-    fn on_nodes(&mut self, t: SimTime, gauges: &[crate::observe::NodeGauge]) {
+    pub fn on_nodes(&mut self, t: SimTime, gauges: &[crate::observe::NodeGauge]) {
         self.last_nodes = gauges.iter().map(|g| g.partitions_led).collect();
         let kept = self.data.times.last() == Some(&t.as_secs_f64());
         if kept && self.data.nodes.len() < self.data.times.len() {
@@ -237,10 +227,11 @@ mod tests {
 
     #[test]
     fn stays_bounded_and_keeps_the_last_sample() {
-        let mut c = Capture::new(1);
+        let mut c = Capture::new();
         let g = [TopicGauge::default()];
+        let counts = [TopicCounts::default()];
         for i in 0..100_001u64 {
-            c.on_sample(SimTime(i * 1_000_000), &g);
+            c.sample(SimTime(i * 1_000_000), &g, &counts);
         }
         let d = c.finish();
         assert!(d.times.len() <= POINTS_MAX + 1);
