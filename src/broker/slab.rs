@@ -36,7 +36,10 @@ impl<T> Slab<T> {
         }
     }
 
-    #[inline]
+    // Always inlined: as a call, the caller builds the record on the stack and the call
+    // copies it from there in wider pieces than it was written in (a store-forwarding stall
+    // at every insert; the compiler stopped inlining it once `push` was inlined into it).
+    #[inline(always)]
     pub fn insert(&mut self, value: T) -> Placed {
         let idx = self.free;
         if let Some(slot) = self.slots.get_mut(idx as usize) {
