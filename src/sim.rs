@@ -176,7 +176,7 @@ impl<'c, O: Observer> Sim<'c, O> {
             },
         };
         if self.prefetch {
-            self.prepare(&event);
+            self.prepare(event);
         }
         self.events += 1;
         if self.events > self.events_max {
@@ -189,9 +189,11 @@ impl<'c, O: Observer> Sim<'c, O> {
     /// Cache hints for the event about to be handled (`now`) and the next three, one link
     /// of each one's chain of records (see [`Stage`]). Out of line: large runs only.
     #[inline(never)]
-    fn prepare(&self, now: &SimEvent) {
+    // The event by value: a reference would keep the loop's event in memory, written and
+    // read back in pieces at every step, large run or not (perf).
+    fn prepare(&self, now: SimEvent) {
         let [e1, e2, e3] = self.sched.peek_three();
-        self.prepare_for(Some(now), Stage::Now);
+        self.prepare_for(Some(&now), Stage::Now);
         // One call per stage, each inlined with its stage known (no loop over them).
         self.prepare_for(e3, Stage::First);
         self.prepare_for(e2, Stage::Second);
