@@ -8,6 +8,12 @@
 //! [`RUNS`] runs, whose counts must agree (same seed). Wall-clock figures move with the
 //! machine's other work; compare rows of one run.
 //!
+//! Each case but drop-oldest also runs the reference loop in the same shape
+//! (`common::reference_scaled`: one `BinaryHeap`, one ChaCha8 stream, the same topics,
+//! subscribers and rates), alternating with the simulator's runs, and the row shows its rate
+//! per delivery and the simulator's as a fraction of it: how far "flat" is the structure of
+//! any heap-driven loop, and how far the simulator's own records.
+//!
 //! `cargo bench --bench scaling -- --scenario "10000 topics" > t.ron` writes a case's
 //! scenario instead, to run it as a whole command (`sim t.ron --stats`).
 
@@ -55,6 +61,24 @@ fn run_child(c: &Case) -> [f64; 5] {
         .map(|x| x.parse().expect("number"))
         .collect();
     [f[0], f[1], f[2], f[3], f[4]]
+}
+
+/// One run of the reference loop in case `c`'s shape (not for drop-oldest: the reference has
+/// no bounded queue): deliveries and wall seconds.
+fn run_reference(c: &Case) -> Option<(f64, f64)> {
+    if c.drop_oldest_at.is_some() {
+        return None;
+    }
+    let clock = Stopwatch::start();
+    let messages = common::reference_scaled(
+        c.topics,
+        c.subs_per_topic,
+        c.rate_per_topic,
+        c.publish_ms * 1_000_000,
+        1,
+    );
+    let secs = clock.secs();
+    Some((messages as f64 * f64::from(c.subs_per_topic), secs))
 }
 
 /// The median of a few values.
@@ -164,7 +188,7 @@ fn main() {
         return;
     }
     println!(
-        "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7} {:>8} {:>9} {:>9}",
+        "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>6}",
         "case",
         "topics",
         "subs",
@@ -174,10 +198,19 @@ fn main() {
         "wall s",
         "msg/s",
         "deliv/s",
-        "peak RSS"
+        "peak RSS",
+        "ref deliv/s",
+        "sim/ref"
     );
     for c in &CASES {
-        let runs: Vec<[f64; 5]> = (0..RUNS).map(|_| run_child(c)).collect();
+        // The simulator and the reference alternate, so that both see the same minutes of a
+        // shared machine.
+        let mut runs = Vec::new();
+        let mut reference = Vec::new();
+        for _ in 0..RUNS {
+            runs.push(run_child(c));
+            reference.extend(run_reference(c));
+        }
         // Same scenario, same seed: the counts of every run must agree.
         assert!(
             runs.iter().all(|r| r[..3] == runs[0][..3]),
@@ -187,8 +220,18 @@ fn main() {
         let (messages, deliveries, dropped) = (runs[0][0], runs[0][1], runs[0][2]);
         let secs = median(runs.iter().map(|r| r[3]).collect());
         let rss = median(runs.iter().map(|r| r[4]).collect());
+        let (ref_rate, ratio) = match reference.first() {
+            Some(&(ref_deliveries, _)) => {
+                let rate = ref_deliveries / median(reference.iter().map(|r| r.1).collect());
+                (
+                    format!("{:.2}M", rate / 1e6),
+                    format!("{:.0}%", 100.0 * deliveries / secs / rate),
+                )
+            }
+            None => ("—".to_string(), "—".to_string()),
+        };
         println!(
-            "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7.2} {:>7.2}M {:>8.2}M {:>5.0} MiB",
+            "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7.2} {:>7.2}M {:>8.2}M {:>5.0} MiB {:>11} {:>7}",
             c.name,
             c.topics,
             c.topics * c.subs_per_topic,
@@ -198,7 +241,9 @@ fn main() {
             secs,
             messages / secs / 1e6,
             deliveries / secs / 1e6,
-            rss / 1024.0
+            rss / 1024.0,
+            ref_rate,
+            ratio
         );
     }
 }

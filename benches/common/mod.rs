@@ -202,3 +202,79 @@ pub fn simulate_counts(cfg: &Config) -> (u64, u64, u64) {
         t.iter().map(|t| t.dropped).sum(),
     )
 }
+
+/// The reference loop in the shape of the scaling table's rows: `topics` topics with `subs`
+/// subscribers each (every publish is copied to each), Poisson publishes at `rate` per second
+/// per topic until `publish_ns`, Exp(1 ms) service, no failures, drain. As in
+/// [`reference_w1`]: one `BinaryHeap` of (time, seq, event) with integer nanosecond time, one
+/// ChaCha8 stream, and per subscriber only what the model needs (the publish instant of the
+/// copy in service, a queue of publish instants, a latency sum). Returns messages published.
+pub fn reference_scaled(topics: u32, subs: u32, rate: f64, publish_ns: u64, seed: u64) -> u64 {
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum ScaledEv {
+        Publish(u32),
+        Done(u32),
+    }
+    #[derive(Default)]
+    struct Server {
+        serving: Option<u64>,
+        queue: VecDeque<u64>,
+        latency_sum: u64,
+    }
+    struct Queue {
+        heap: BinaryHeap<Reverse<(u64, u64, ScaledEv)>>,
+        seq: u64,
+    }
+    impl Queue {
+        fn push(&mut self, t: u64, ev: ScaledEv) {
+            self.heap.push(Reverse((t, self.seq, ev)));
+            self.seq += 1;
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut q = Queue {
+        heap: BinaryHeap::new(),
+        seq: 0,
+    };
+    let mut servers: Vec<Server> = (0..topics * subs).map(|_| Server::default()).collect();
+    let gap_ns = 1e9 / rate;
+    for t in 0..topics {
+        let gap: f64 = Exp1.sample(&mut rng);
+        q.push((gap * gap_ns) as u64, ScaledEv::Publish(t));
+    }
+    let mut published = 0u64;
+    while let Some(Reverse((now, _, ev))) = q.heap.pop() {
+        match ev {
+            ScaledEv::Publish(t) => {
+                published += 1;
+                for s in t * subs..(t + 1) * subs {
+                    let server = &mut servers[s as usize];
+                    if server.serving.is_none() {
+                        server.serving = Some(now);
+                        let service: f64 = Exp1.sample(&mut rng);
+                        q.push(now + (service * 1e6) as u64, ScaledEv::Done(s));
+                    } else {
+                        server.queue.push_back(now);
+                    }
+                }
+                let gap: f64 = Exp1.sample(&mut rng);
+                let next = now + (gap * gap_ns) as u64;
+                if next < publish_ns {
+                    q.push(next, ScaledEv::Publish(t));
+                }
+            }
+            ScaledEv::Done(s) => {
+                let server = &mut servers[s as usize];
+                let published_at = server.serving.take().expect("busy");
+                server.latency_sum += now - published_at;
+                if let Some(next) = server.queue.pop_front() {
+                    server.serving = Some(next);
+                    let service: f64 = Exp1.sample(&mut rng);
+                    q.push(now + (service * 1e6) as u64, ScaledEv::Done(s));
+                }
+            }
+        }
+    }
+    black_box(servers.iter().map(|s| s.latency_sum).sum::<u64>());
+    published
+}
