@@ -6,36 +6,41 @@ use crate::observe::{Event, Kind, NONE, Observer};
 use hdrhistogram::Histogram;
 
 /// Counts of one topic.
+///
+/// The counts every delivery changes come first, and a record starts a cache line: with
+/// thousands of topics the records no longer fit the caches, and a delivery's counts are then
+/// one miss rather than two or three (the struct's 144 bytes straddled lines).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub struct TopicCounts {
     /// Publishes.
     pub published: u64,
-    /// Publishes refused by Reject.
-    pub rejected: u64,
     /// Deliveries made by fan-out.
     pub deliveries_created: u64,
     /// Deliveries acknowledged.
     pub delivered: u64,
+    /// Handlings beyond the first of a delivery.
+    pub duplicates: u64,
+    /// Deliveries acknowledged after a later message of the same key (same consumer).
+    pub ordering_violations: u64,
     /// Failed attempts.
     pub failed: u64,
     /// Retries scheduled.
     pub retried: u64,
     /// Deliveries dead-lettered.
     pub dead_lettered: u64,
+    /// Publishes refused by Reject.
+    pub rejected: u64,
     /// Deliveries dropped by DropOldest.
     pub dropped: u64,
     /// Deliveries discarded at unsubscribe.
     pub discarded: u64,
-    /// Handlings beyond the first of a delivery.
-    pub duplicates: u64,
     /// Late acknowledgements (handlings after an ack timeout).
     pub late_acks: u64,
     /// Backpressure events.
     pub backpressure: u64,
     /// Batch flushes.
     pub batches: u64,
-    /// Deliveries acknowledged after a later message of the same key (same consumer).
-    pub ordering_violations: u64,
     /// Publish attempts refused (partition unavailable, link cut).
     pub refused: u64,
     /// Messages whose publisher gave up.
@@ -53,13 +58,19 @@ impl TopicCounts {
     }
 }
 
-/// Counts of one subscriber.
+/// Counts of one subscriber: as [`TopicCounts`], those of every delivery first, a record to
+/// a cache line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub struct SubCounts {
     /// Deliveries made for it.
     pub deliveries_created: u64,
     /// Deliveries acknowledged.
     pub delivered: u64,
+    /// Duplicate handlings.
+    pub duplicates: u64,
+    /// Deliveries acknowledged after a later message of the same key.
+    pub ordering_violations: u64,
     /// Failed attempts.
     pub failed: u64,
     /// Retries scheduled.
@@ -70,10 +81,6 @@ pub struct SubCounts {
     pub dropped: u64,
     /// Deliveries discarded.
     pub discarded: u64,
-    /// Duplicate handlings.
-    pub duplicates: u64,
-    /// Deliveries acknowledged after a later message of the same key.
-    pub ordering_violations: u64,
     /// Deliveries lost in a crash.
     pub lost: u64,
 }
@@ -91,35 +98,43 @@ pub struct SubCounts {
 /// the values recording each sample into a `Histogram` would give (unit tests compare them).
 /// Reading builds nothing per histogram: a 10 000-topic run's report held 220 MiB of built
 /// `Histogram<u64>` before, three times what the run itself needs.
+///
+/// What a sample reads and writes is the record's first cache line, and a record starts one:
+/// with thousands of histograms they no longer fit the caches, and a sample's record was two
+/// or three misses (10 000 topics: six per message). So the number of samples is counted
+/// when read rather than kept, the bucket layout is shared by reference, and the sum's upper
+/// half is out of that line.
 #[derive(Clone)]
+#[repr(C, align(64))]
 pub struct Latency {
     /// Counts by histogram index; empty before the first [`SPARSE_MAX`] samples. [`Count`]: a
     /// quarter of the memory of `u64`, so that more of a run's histograms stay in the
     /// processor's caches; a count that wraps is carried in `wraps`, so no count is lost.
-    counts: Vec<Count>,
-    /// Per counts index: how many times its count wrapped past `Count::MAX` (each is
-    /// 2^[`COUNT_BITS`]).
-    wraps: std::collections::BTreeMap<u32, u64>,
+    counts: Box<[Count]>,
     /// Before the array: the first samples' indices, in arrival order (at most
     /// [`SPARSE_MAX`]). Most histograms of a run with thousands of topics or subscribers see
     /// a few hundred samples spread over thousands of indices: a list of them is a small
     /// fraction of the array (10 000 topics: 250 MiB of arrays before).
     sparse: Vec<u32>,
-    /// Samples recorded.
-    n: u64,
+    /// The sum of the samples modulo 2^64; `sum_hi` counts its wraps.
+    sum_lo: u64,
     /// The largest sample: a `Histogram` keeps its maximum apart from the counts (its minimum
     /// it reads from them, to the bucket).
     max: u64,
-    shape: Shape,
+    shape: &'static Shape,
+    /// The sum's upper 64 bits.
+    sum_hi: u64,
+    /// Per counts index: how many times its count wrapped past `Count::MAX` (each is
+    /// 2^[`COUNT_BITS`]).
+    wraps: std::collections::BTreeMap<u32, u64>,
     sigfig: u8,
-    sum_ns: u128,
 }
 
 impl std::fmt::Debug for Latency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Latency")
-            .field("n", &self.n)
-            .field("sum_ns", &self.sum_ns)
+            .field("n", &self.count())
+            .field("sum_ns", &self.sum_ns())
             .field("max", &self.max)
             .finish_non_exhaustive()
     }
@@ -190,6 +205,21 @@ impl Shape {
     }
 }
 
+/// The bucket layout of `sigfig` significant digits (2 or 3) above 1 µs, computed once and
+/// shared by every histogram of that precision.
+fn shape_of(sigfig: u8) -> &'static Shape {
+    static TWO: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
+    static THREE: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
+    let cell = match sigfig {
+        2 => &TWO,
+        3 => &THREE,
+        _ => panic!(
+            "invariant violated: latency histograms have 2 or 3 significant digits, not {sigfig}"
+        ),
+    };
+    cell.get_or_init(|| Shape::new(LOWEST_DISCERNIBLE_NS, 2 * LOWEST_DISCERNIBLE_NS, sigfig))
+}
+
 /// A histogram slot's count, carried into `Latency::wraps` when it wraps. `u16`: the arrays
 /// of a run with many histograms are what its recording waits for (1 000 topics: 16 MiB of
 /// 3-digit topic histograms in `u32`); a slot passes 65 535 only in long runs, about once
@@ -203,15 +233,25 @@ const COUNT_BITS: u32 = Count::BITS;
 const SPARSE_MAX: usize = 256;
 
 /// `counts` with the listed indices added, grown (whole buckets of `half`) to hold them.
-fn dense(listed: Vec<u32>, mut counts: Vec<Count>, half: usize, initial_len: usize) -> Vec<Count> {
+fn dense(listed: Vec<u32>, counts: Box<[Count]>, half: usize, initial_len: usize) -> Box<[Count]> {
     let top = listed.iter().max().map_or(0, |&i| i as usize);
-    if top >= counts.len() {
-        counts.resize(((top / half + 1) * half).max(initial_len), 0);
-    }
+    let mut counts = if top >= counts.len() {
+        grown(counts, ((top / half + 1) * half).max(initial_len))
+    } else {
+        counts
+    };
     for i in listed {
         counts[i as usize] += 1;
     }
     counts
+}
+
+/// `counts` grown to `len` with zeros (no spare capacity: the array only grows by buckets).
+fn grown(counts: Box<[Count]>, len: usize) -> Box<[Count]> {
+    let mut v = counts.into_vec();
+    v.reserve_exact(len.saturating_sub(v.len()));
+    v.resize(len, 0);
+    v.into_boxed_slice()
 }
 
 /// Values below this share the lowest buckets: latencies are reported to 1 µs, which keeps each
@@ -247,14 +287,14 @@ pub struct LatencyStats {
 impl Latency {
     fn new(sigfig: u8) -> Latency {
         Latency {
-            counts: Vec::new(),
-            wraps: std::collections::BTreeMap::new(),
+            counts: Box::default(),
             sparse: Vec::new(),
-            n: 0,
+            sum_lo: 0,
             max: 0,
-            shape: Shape::new(LOWEST_DISCERNIBLE_NS, 2 * LOWEST_DISCERNIBLE_NS, sigfig),
+            shape: shape_of(sigfig),
+            sum_hi: 0,
+            wraps: std::collections::BTreeMap::new(),
             sigfig,
-            sum_ns: 0,
         }
     }
 
@@ -262,8 +302,11 @@ impl Latency {
     // is kept out of line so that this stays small.
     #[inline(always)]
     fn record(&mut self, ns: u64) {
-        self.n += 1;
-        self.sum_ns += u128::from(ns);
+        let (sum, carried) = self.sum_lo.overflowing_add(ns);
+        self.sum_lo = sum;
+        if carried {
+            self.carry();
+        }
         let i = self.shape.index(ns);
         // One test on the hot path: the array is empty while samples are listed.
         match self.counts.get_mut(i) {
@@ -289,18 +332,31 @@ impl Latency {
     #[cold]
     #[inline(never)]
     fn record_rare(&mut self, i: usize) {
-        let counts = &mut self.counts;
-        if counts.is_empty() && self.sparse.len() < SPARSE_MAX {
+        if self.counts.is_empty() && self.sparse.len() < SPARSE_MAX {
             self.sparse.push(i as u32);
             return;
         }
         let half = self.shape.sub_bucket_half_count as usize;
-        counts.resize(((i / half + 1) * half).max(self.shape.initial_len), 0);
+        let len = ((i / half + 1) * half).max(self.shape.initial_len);
+        let mut counts = grown(std::mem::take(&mut self.counts), len);
         if !self.sparse.is_empty() {
             let listed = std::mem::take(&mut self.sparse);
-            *counts = dense(listed, std::mem::take(counts), half, self.shape.initial_len);
+            counts = dense(listed, counts, half, self.shape.initial_len);
         }
         counts[i] += 1;
+        self.counts = counts;
+    }
+
+    /// The sum's lower half wrapped: carried into the upper half (exact for any run).
+    #[cold]
+    #[inline(never)]
+    fn carry(&mut self) {
+        self.sum_hi += 1;
+    }
+
+    /// The exact sum of the samples in nanoseconds.
+    fn sum_ns(&self) -> u128 {
+        (u128::from(self.sum_hi) << 64) | u128::from(self.sum_lo)
     }
 
     /// The count at index `i` wrapped past `Count::MAX`: 2^COUNT_BITS more samples there
@@ -340,8 +396,8 @@ impl Latency {
     /// zero, sets its maximum (a sample within the unit counts at zero but is its maximum).
     pub fn merged<'a>(all: impl IntoIterator<Item = &'a Latency>) -> Option<Histogram<u64>> {
         let mut sum: Vec<u64> = Vec::new();
-        let (mut max, mut shape) = (0, None::<(Shape, u8)>);
-        for l in all.into_iter().filter(|l| l.n > 0) {
+        let (mut max, mut shape) = (0, None::<(&Shape, u8)>);
+        for l in all.into_iter().filter(|l| l.count() > 0) {
             let (first, sigfig) = *shape.get_or_insert((l.shape, l.sigfig));
             assert_eq!(
                 (first.sub_bucket_half_count, sigfig),
@@ -372,20 +428,23 @@ impl Latency {
         Latency::merged([self])
     }
 
-    /// Number of samples.
+    /// Number of samples: counted (not kept, so that recording writes one line less).
     pub fn count(&self) -> u64 {
-        self.n
+        let mut n = self.sparse.len() as u64;
+        n += self.counts.iter().map(|&c| u64::from(c)).sum::<u64>();
+        n + self.wraps.values().map(|w| w << COUNT_BITS).sum::<u64>()
     }
 
     /// Mean and percentiles in seconds (all zero when empty): what `Histogram`'s
     /// `value_at_quantile` and `max` would give, read from the counts in one pass.
     pub fn stats(&self) -> LatencyStats {
-        if self.n == 0 {
+        let n = self.count();
+        if n == 0 {
             return LatencyStats::default();
         }
         // `value_at_quantile`: the first index whose running count reaches the quantile's
         // share of the samples (rounded up, at least one), at its highest equivalent value.
-        let targets = [0.50, 0.90, 0.99].map(|q: f64| ((q * self.n as f64).ceil() as u64).max(1));
+        let targets = [0.50, 0.90, 0.99].map(|q: f64| ((q * n as f64).ceil() as u64).max(1));
         let mut found = [0_u64; 3];
         let (mut next, mut running) = (0, 0_u64);
         self.each_slot(|i, c| {
@@ -403,7 +462,7 @@ impl Latency {
         };
         let s = |ns: u64| ns as f64 / 1e9;
         LatencyStats {
-            mean: self.sum_ns as f64 / self.n as f64 / 1e9,
+            mean: self.sum_ns() as f64 / n as f64 / 1e9,
             p50: s(found[0]),
             p90: s(found[1]),
             p99: s(found[2]),
@@ -736,12 +795,11 @@ mod tests {
                 // Two wraps at the first sample's index, as if 2^17 more samples had come.
                 let i = l.shape.index(values[0]);
                 *l.wraps.entry(i as u32).or_insert(0) += 2;
-                l.n += 2 << COUNT_BITS;
                 h.record_n(values[0], 2 << COUNT_BITS).unwrap();
             }
             let sum = values.iter().map(|&v| u128::from(v)).sum::<u128>()
                 + if wrapped && !l.counts.is_empty() { u128::from(values[0]) << (COUNT_BITS + 1) } else { 0 };
-            l.sum_ns = sum;
+            (l.sum_hi, l.sum_lo) = ((sum >> 64) as u64, sum as u64);
             prop_assert_eq!(l.stats(), stats_of(&h, sum));
         }
 
@@ -877,6 +935,27 @@ mod tests {
         }
         let h = l.histogram().unwrap();
         assert_eq!(h.count_at(ns), u64::from(Count::MAX) + 2);
+    }
+
+    /// What a delivery writes lies in one cache line per record: a sample's fields of its
+    /// histogram, and the counts of its topic and subscriber.
+    #[test]
+    fn a_delivery_touches_one_line_per_record() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<Latency>(), 64);
+        assert!(offset_of!(Latency, shape) + size_of::<&Shape>() <= 64);
+        for end in [
+            offset_of!(Latency, counts) + size_of::<Box<[Count]>>(),
+            offset_of!(Latency, sparse) + size_of::<Vec<u32>>(),
+            offset_of!(Latency, sum_lo) + 8,
+            offset_of!(Latency, max) + 8,
+        ] {
+            assert!(end <= 64, "a sample's field ends at byte {end}");
+        }
+        assert_eq!(align_of::<TopicCounts>(), 64);
+        assert!(offset_of!(TopicCounts, ordering_violations) + 8 <= 64);
+        assert_eq!(align_of::<SubCounts>(), 64);
+        assert!(offset_of!(SubCounts, ordering_violations) + 8 <= 64);
     }
 
     #[test]
