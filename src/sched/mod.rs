@@ -29,12 +29,12 @@ pub struct PastError {
 ///   first, so the next event is the last entry: a pop is `Vec::pop`, and a push moves the
 ///   entries due before the new one (usually one or two: new events are soon) up by one
 ///   slot — fewer instructions than any heap at this size (callgrind on W1);
-/// - **large**: a ring of time buckets for the near future ([`wheel`], a calendar queue:
+/// - **large**: a ring of time buckets for the near future (`wheel.rs`, a calendar queue:
 ///   a push or pop touches one bucket), in front of a 4-ary min-heap written out here
 ///   (whose sifts move entries through a hole) for what the ring cannot hold: entries
 ///   beyond its span, or beyond its bucket's room. A pop takes the smaller of the ring's
 ///   first entry and the heap's root. The ring's bucket width follows the queue's pace
-///   (the mean time between pops, measured every [`PLAN_EVERY`] pops) and its size the
+///   (the mean time between pops, measured every `PLAN_EVERY` pops) and its size the
 ///   queue's length, rebuilt when either is off by four times; where an entry is held
 ///   never changes the order of pops, which the keys alone decide.
 ///   Growing past `SMALL_MAX` turns the sorted array into the large layout; shrinking to
