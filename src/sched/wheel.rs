@@ -137,6 +137,9 @@ impl<E: Copy> Wheel<E> {
     /// The three smallest entries held, smallest first (fewer when fewer are held).
     pub(super) fn smallest_three(&self) -> [Option<&Entry<E>>; 3] {
         let mut out = [None; 3];
+        if self.len == 0 {
+            return out; // also a wheel without buckets
+        }
         let (mut found, mut day) = (0, self.cur);
         let mask = self.buckets - 1;
         while found < 3.min(self.len) {
