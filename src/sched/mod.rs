@@ -702,6 +702,49 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Long runs through the ring's replans at random paces and lengths: phases whose
+        /// spread of push times and whose target length are drawn, popped in key order with
+        /// pops bounded by deadlines now and then, against the model.
+        #[test]
+        fn long_runs_through_replans_match_the_model(
+            phases in prop::collection::vec((1u64..2_000_000, 1usize..3_000, 1u32..6_000), 1..5),
+            seed in any::<u64>(),
+        ) {
+            let mut s = Scheduler::new();
+            let mut model = BTreeMap::new();
+            let (mut x, mut n) = (seed | 1, 0u32);
+            for (spread, len, pops) in phases {
+                for _ in 0..pops {
+                    while model.len() < len {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let at = SimTime(s.now().0 + x % spread);
+                        s.at(at, n).unwrap();
+                        model.insert((at, n), n);
+                        n += 1;
+                    }
+                    let deadline = SimTime(s.now().0 + x % 64);
+                    if x % 5 == 0 {
+                        let due = model.first_key_value().is_some_and(|((t, _), _)| *t <= deadline);
+                        let expected = if due { model.pop_first().map(|((t, _), v)| (t, v)) } else { None };
+                        prop_assert_eq!(s.pop_until(deadline), expected);
+                    } else {
+                        prop_assert_eq!(s.pop(), model.pop_first().map(|((t, _), v)| (t, v)));
+                    }
+                    prop_assert_eq!(s.len(), model.len());
+                }
+            }
+            while let Some(((t, _), v)) = model.pop_first() {
+                prop_assert_eq!(s.pop(), Some((t, v)));
+            }
+            prop_assert_eq!(s.pop(), None);
+        }
+    }
+
+    proptest! {
         /// The queue against a model: a BTreeMap keyed by (time, insertion index).
         #[test]
         fn matches_a_btreemap_model(ops in prop::collection::vec((0u64..50, any::<bool>()), 1..400)) {
