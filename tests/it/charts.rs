@@ -24,10 +24,25 @@ fn run_into(name: &str, out: &Path) -> pubsub_sim::report::ScenarioSummary {
     run::run_scenario(&loaded[0], &opts).expect("scenario runs")
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pubsub-sim-it-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A fresh output directory, removed when the test ends whether it passed or not.
+struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+fn tmp(tag: &str) -> Scratch {
+    let prefix = format!("pubsub-sim-it-{tag}-");
+    Scratch(tempfile::Builder::new().prefix(&prefix).tempdir().expect("temp dir"))
 }
 
 #[test]
@@ -56,8 +71,6 @@ fn charts_and_report_are_complete_self_contained_and_identical_across_runs() {
         CHARTS.len(),
         "every chart is inline"
     );
-    let _ = std::fs::remove_dir_all(&a);
-    let _ = std::fs::remove_dir_all(&b);
 }
 
 #[test]
@@ -111,7 +124,6 @@ fn no_backoff_makes_more_attempts_per_delivered_message_than_full_jitter() {
         jitter < 25.0,
         "full-jitter recovers right after the outage: {jitter}"
     );
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -120,7 +132,7 @@ fn perfetto_trace_is_valid_json_with_one_track_per_subscriber() {
     let loaded =
         run::load_all(&[scenario("backpressure")], None, Limits::default()).expect("loads");
     let opts = RunOptions {
-        out: out.clone(),
+        out: out.to_path_buf(),
         seed: None,
         trace: false,
         charts: false,
@@ -141,7 +153,6 @@ fn perfetto_trace_is_valid_json_with_one_track_per_subscriber() {
         .count();
     assert_eq!(tracks, 4, "2 variants × 2 subscribers");
     assert!(events.iter().any(|e| e["name"] == "dead letter"));
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -154,7 +165,7 @@ fn a_hot_partition_shows_in_the_lag_chart_and_partitions_csv() {
         "charts/partition-lag.png",
         "zipf/partitions.csv",
     ] {
-        let read = |d: &PathBuf| std::fs::read(d.join("hot-partition").join(f)).expect("written");
+        let read = |d: &Path| std::fs::read(d.join("hot-partition").join(f)).expect("written");
         assert!(read(&a) == read(&b), "{f} differs between two runs");
     }
     // Zipf keys: the hottest partition's lag dwarfs every partition's under uniform keys.
@@ -173,8 +184,6 @@ fn a_hot_partition_shows_in_the_lag_chart_and_partitions_csv() {
         peak(1),
         peak(0)
     );
-    let _ = std::fs::remove_dir_all(&a);
-    let _ = std::fs::remove_dir_all(&b);
 }
 
 /// A scenario's `charts: false` does what `--no-charts` does for that file: summary and
@@ -184,13 +193,14 @@ fn a_hot_partition_shows_in_the_lag_chart_and_partitions_csv() {
 fn a_scenario_can_turn_its_charts_off() {
     let text = std::fs::read_to_string(scenario("backpressure")).expect("readable");
     let off = text.replacen("Scenario(", "Scenario(\n    charts: false,", 1);
-    let path = tmp("charts-off-file").with_extension("ron");
+    let dir = tmp("charts-off-file");
+    let path = dir.join("backpressure.ron");
     std::fs::write(&path, off).expect("written");
     let loaded = run::load_all(&[path], None, Limits::default()).expect("scenario loads");
     assert!(!loaded[0].spec.charts);
     let out = tmp("charts-off");
     let opts = RunOptions {
-        out: out.clone(),
+        out: out.to_path_buf(),
         seed: None,
         trace: false,
         charts: true,
@@ -244,6 +254,4 @@ fn a_run_without_charts_writes_the_same_files_less_the_charts() {
     assert!(!b.join("backpressure/charts").exists());
     assert!(!b.join("backpressure/report.html").exists());
     assert!(a.join("backpressure/report.html").exists());
-    let _ = std::fs::remove_dir_all(&a);
-    let _ = std::fs::remove_dir_all(&b);
 }
