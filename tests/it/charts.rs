@@ -13,7 +13,12 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn run_into(name: &str, out: &Path) -> pubsub_sim::report::ScenarioSummary {
-    let loaded = run::load_all(&[scenario(name)], None, Limits::default()).expect("scenario loads");
+    run_file(scenario(name), out)
+}
+
+/// Runs the scenario file at `path` as `sim` does, charts on unless the file turns them off.
+fn run_file(path: PathBuf, out: &Path) -> pubsub_sim::report::ScenarioSummary {
+    let loaded = run::load_all(&[path], None, Limits::default()).expect("scenario loads");
     let opts = RunOptions {
         out: out.to_path_buf(),
         seed: None,
@@ -42,7 +47,12 @@ impl AsRef<Path> for Scratch {
 
 fn tmp(tag: &str) -> Scratch {
     let prefix = format!("pubsub-sim-it-{tag}-");
-    Scratch(tempfile::Builder::new().prefix(&prefix).tempdir().expect("temp dir"))
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir()
+            .expect("temp dir"),
+    )
 }
 
 #[test]
@@ -196,21 +206,14 @@ fn a_scenario_can_turn_its_charts_off() {
     let dir = tmp("charts-off-file");
     let path = dir.join("backpressure.ron");
     std::fs::write(&path, off).expect("written");
-    let loaded = run::load_all(&[path], None, Limits::default()).expect("scenario loads");
+    let loaded = run::load_all(&[path.clone()], None, Limits::default()).expect("scenario loads");
     assert!(!loaded[0].spec.charts);
     let out = tmp("charts-off");
-    let opts = RunOptions {
-        out: out.to_path_buf(),
-        seed: None,
-        trace: false,
-        charts: true,
-        limits: Limits::default(),
-    };
-    run::run_scenario(&loaded[0], &opts).expect("scenario runs");
-    let dir = out.join("backpressure");
-    assert!(dir.join("summary.json").exists());
-    assert!(!dir.join("charts").exists());
-    assert!(!dir.join("report.html").exists());
+    run_file(path, &out);
+    let written = out.join("backpressure");
+    assert!(written.join("summary.json").exists());
+    assert!(!written.join("charts").exists());
+    assert!(!written.join("report.html").exists());
     // The file as committed (charts on, the default) draws them.
     let on = tmp("charts-on");
     run_into("backpressure", &on);
