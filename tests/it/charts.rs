@@ -206,7 +206,8 @@ fn a_scenario_can_turn_its_charts_off() {
     let dir = tmp("charts-off-file");
     let path = dir.join("backpressure.ron");
     std::fs::write(&path, off).expect("written");
-    let loaded = run::load_all(&[path.clone()], None, Limits::default()).expect("scenario loads");
+    let loaded = run::load_all(std::slice::from_ref(&path), None, Limits::default())
+        .expect("scenario loads");
     assert!(!loaded[0].spec.charts);
     let out = tmp("charts-off");
     run_file(path, &out);
