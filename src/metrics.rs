@@ -232,6 +232,13 @@ const COUNT_BITS: u32 = Count::BITS;
 /// Samples listed before the counts array exists; beyond, the array (about 1 KiB of list).
 const SPARSE_MAX: usize = 256;
 
+// The listed samples move into the array without the carry (`dense`): all of them at one
+// index must fit a count. With `u8` counts they would not (256 samples wrap to 0).
+const _: () = assert!(
+    SPARSE_MAX < 1 << COUNT_BITS,
+    "listed samples must fit one count"
+);
+
 /// `counts` with the listed indices added, grown (whole buckets of `half`) to hold them.
 fn dense(listed: Vec<u32>, counts: Box<[Count]>, half: usize, initial_len: usize) -> Box<[Count]> {
     let top = listed.iter().max().map_or(0, |&i| i as usize);
