@@ -27,11 +27,11 @@ pub fn base_delay(backoff: &Backoff, attempt: u32) -> SimDuration {
         } => {
             let exp = attempt.saturating_sub(1).min(1_000) as i32;
             let ns = initial.0 as f64 * power(factor, exp);
-            if ns >= max.0 as f64 {
-                max
+            SimDuration(if ns >= max.0 as f64 {
+                max.0
             } else {
-                SimDuration::from_ns_f64(ns)
-            }
+                ns.round() as u64
+            })
         }
     }
 }
