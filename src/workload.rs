@@ -69,8 +69,8 @@ fn clamp_ns(ns: f64) -> SimDuration {
     } else if ns >= 0.0 {
         // Half-up by hand: `f64::round` is a libm call on the hot path. Adding 0.5 is off by
         // one where the sum itself rounds (a fraction within an ulp below a half, odd counts
-        // past 2^52): harmless for a random draw, and the exact form of
-        // `SimDuration::from_ns_f64` made W1 3% slower. The value is in
+        // past 2^52): harmless for a random draw, and an exact form made W1 3% slower (as
+        // in `SimDuration::from_ns_f64`). The value is in
         // [0, 2^63) here, where converting through `i64` gives the same integer as `as u64`
         // in fewer instructions (x86-64 has no unsigned conversion before AVX-512).
         SimDuration((ns + 0.5) as i64 as u64)
