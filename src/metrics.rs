@@ -115,7 +115,7 @@ pub struct Latency {
     /// [`SPARSE_MAX`]). Most histograms of a run with thousands of topics or subscribers see
     /// a few hundred samples spread over thousands of indices: a list of them is a small
     /// fraction of the array (10 000 topics: 250 MiB of arrays before).
-    sparse: Vec<u32>,
+    sparse: Vec<Listed>,
     /// The sum of the samples modulo 2^64; `sum_hi` counts its wraps.
     sum_lo: u64,
     /// The largest sample: a `Histogram` keeps its maximum apart from the counts (its minimum
@@ -169,6 +169,10 @@ impl Shape {
             initial_len: 0,
         };
         shape.initial_len = shape.index(high) + 1;
+        assert!(
+            shape.index(u64::MAX) <= usize::from(Listed::MAX),
+            "invariant violated: a {sigfig}-digit histogram index does not fit a listed sample"
+        );
         shape
     }
 
@@ -230,8 +234,13 @@ type Count = u8;
 /// The bits of a [`Count`]: a wrap is worth 2^COUNT_BITS samples.
 const COUNT_BITS: u32 = Count::BITS;
 
-/// Samples listed before the counts array exists; beyond, the array (about 1 KiB of list).
+/// Samples listed before the counts array exists; beyond, the array (512 bytes of list).
 const SPARSE_MAX: usize = 256;
+
+/// A listed sample's counts index. `u16`: the largest index of a 3-digit layout from 1 µs,
+/// for `u64::MAX`, is below 48 000 (checked when a layout is made); half the memory of the
+/// lists that most histograms of a run with thousands of topics are (10 000 topics: 10 MiB).
+type Listed = u16;
 
 /// `counts` grown to `len` with zeros (no spare capacity: the array only grows by buckets).
 fn grown(counts: Box<[Count]>, len: usize) -> Box<[Count]> {
@@ -320,7 +329,8 @@ impl Latency {
     #[inline(never)]
     fn record_rare(&mut self, i: usize) {
         if self.counts.is_empty() && self.sparse.len() < SPARSE_MAX {
-            self.sparse.push(i as u32);
+            // Fits: every index of a 2- or 3-digit layout does (`Shape::new` checks).
+            self.sparse.push(i as Listed);
             return;
         }
         let listed = std::mem::take(&mut self.sparse);
@@ -329,8 +339,8 @@ impl Latency {
         let len = ((top / half + 1) * half).max(self.shape.initial_len);
         self.counts = grown(std::mem::take(&mut self.counts), len);
         // Each through the carry: the listed samples can be more than a count holds.
-        for at in listed.into_iter().chain([i as u32]) {
-            self.count_at(at as usize);
+        for at in listed.into_iter().map(usize::from).chain([i]) {
+            self.count_at(at);
         }
     }
 
@@ -947,7 +957,7 @@ mod tests {
         assert!(offset_of!(Latency, shape) + size_of::<&Shape>() <= 64);
         for end in [
             offset_of!(Latency, counts) + size_of::<Box<[Count]>>(),
-            offset_of!(Latency, sparse) + size_of::<Vec<u32>>(),
+            offset_of!(Latency, sparse) + size_of::<Vec<Listed>>(),
             offset_of!(Latency, sum_lo) + 8,
             offset_of!(Latency, max) + 8,
         ] {
