@@ -239,7 +239,7 @@ const SPARSE_MAX: usize = 256;
 
 /// A listed sample's counts index. `u16`: the largest index of a 3-digit layout from 1 µs,
 /// for `u64::MAX`, is below 48 000 (checked when a layout is made); half the memory of the
-/// lists that most histograms of a run with thousands of topics are (10 000 topics: 10 MiB).
+/// lists that most histograms of a run with thousands of topics are (10 000 topics: 10 → 5 MiB).
 type Listed = u16;
 
 /// `counts` grown to `len` with zeros (no spare capacity: the array only grows by buckets).
@@ -334,7 +334,7 @@ impl Latency {
             return;
         }
         let listed = std::mem::take(&mut self.sparse);
-        let top = listed.iter().fold(i, |top, &l| top.max(l as usize));
+        let top = listed.iter().fold(i, |top, &l| top.max(usize::from(l)));
         let half = self.shape.sub_bucket_half_count as usize;
         let len = ((top / half + 1) * half).max(self.shape.initial_len);
         self.counts = grown(std::mem::take(&mut self.counts), len);
