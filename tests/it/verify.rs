@@ -189,3 +189,98 @@ fn the_verify_command_exit_codes() {
         Some(2)
     );
 }
+
+/// A scenario with `topics` topics: each has a subscriber that fails a fifth of its attempts
+/// (retried); the last two also a group of two.
+fn many_topics(topics: usize) -> String {
+    let names: Vec<String> = (0..topics).map(|t| format!("\"t{t}\"")).collect();
+    let mut subs = Vec::new();
+    for t in 0..topics {
+        subs.push(format!(
+            "(id: \"s{t}\", topic: \"t{t}\", service: Exp(mean: \"1ms\"), failure_rate: 0.2)"
+        ));
+        if t + 2 >= topics {
+            for m in 0..2 {
+                subs.push(format!(
+                    "(id: \"m{t}-{m}\", topic: \"t{t}\", group: \"g{t}\", service: Exp(mean: \"2ms\"))"
+                ));
+            }
+        }
+    }
+    let groups: Vec<String> = (topics - 2..topics)
+        .map(|t| format!("(name: \"g{t}\", assign: RoundRobin)"))
+        .collect();
+    let pubs: Vec<String> = (0..topics)
+        .map(|t| {
+            format!(
+                "(topic: \"t{t}\", arrivals: Poisson(rate: {}.0))",
+                100 + 20 * t
+            )
+        })
+        .collect();
+    format!(
+        "Scenario(name: \"many-topics\", seed: 5, duration: \"2s\", drain: true, \
+         broker: (retry: (max_attempts: 3, backoff: Fixed(\"5ms\"))), \
+         topics: [{}], subscribers: [{}], groups: [{}], publishers: [{}])",
+        names.join(", "),
+        subs.join(", "),
+        groups.join(", "),
+        pubs.join(", ")
+    )
+}
+
+/// Regression test for the topic histograms added up from their subscribers' (more than
+/// `TOPICS_FINE_MAX` topics): each topic's latency in summary.json is that of its deliveries
+/// in the trace (count and mean exactly, percentiles and maximum within the histogram's two
+/// digits), group members' shares not counted twice.
+#[test]
+fn with_many_topics_each_topics_latency_is_its_deliveries() {
+    let topics = pubsub_sim::metrics::TOPICS_FINE_MAX + 3;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("many.ron");
+    std::fs::write(&file, many_topics(topics)).expect("scenario written");
+    let out = tmp.path().join("out");
+    run(&[file], &out, &[]);
+    let dir = out.join("many-topics");
+    let mut latencies: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let trace = std::fs::read_to_string(dir.join("default/events.jsonl")).expect("trace");
+    for line in trace.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        if e["event"] == "delivered" {
+            let topic = e["topic"].as_str().expect("topic").to_string();
+            let ns = e["latency_ns"].as_u64().expect("latency");
+            latencies.entry(topic).or_default().push(ns);
+        }
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary"))
+            .expect("JSON");
+    let reported = &summary["variants"][0]["topics"];
+    assert_eq!(latencies.len(), topics, "every topic had deliveries");
+    for (topic, mut ns) in latencies {
+        let t = &reported[topic.as_str()];
+        assert_eq!(t["delivered_count"], ns.len(), "{topic}");
+        ns.sort_unstable();
+        let s = &t["latency_s"];
+        let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64 / 1e9;
+        let got = s["mean"].as_f64().expect("mean");
+        assert!(
+            (got - mean).abs() <= 1e-12 * mean,
+            "{topic}: mean {got} vs {mean}"
+        );
+        let quantile = |q: f64| ns[((q * ns.len() as f64).ceil() as usize).max(1) - 1];
+        for (key, exact) in [
+            ("p50", quantile(0.5)),
+            ("p99", quantile(0.99)),
+            ("max", ns[ns.len() - 1]),
+        ] {
+            let exact = exact as f64 / 1e9;
+            let got = s[key].as_f64().expect("percentile");
+            // The value's bucket, to its highest value: within 1% above, 1 µs at the bottom.
+            assert!(
+                got >= exact && got <= exact * 1.01 + 1e-6,
+                "{topic}: {key} {got} vs {exact}"
+            );
+        }
+    }
+}
