@@ -1240,6 +1240,26 @@ mod tests {
         assert_eq!(h.len(), n_hot + n_hot.div_ceil(1_000));
     }
 
+    proptest! {
+        /// The packed sorted list of wraps keeps what a map from index to total would:
+        /// indices added in any order, repeated, at both ends of the index range.
+        #[test]
+        fn wraps_are_a_sorted_map(
+            adds in prop::collection::vec(
+                (prop_oneof![0usize..8, 0..=usize::from(Listed::MAX)], 1u64..1 << 40),
+                0..200,
+            ),
+        ) {
+            let mut wraps = Wraps::default();
+            let mut model = std::collections::BTreeMap::new();
+            for &(i, n) in &adds {
+                wraps.add(i, n);
+                *model.entry(i).or_insert(0) += n;
+            }
+            prop_assert_eq!(wraps.iter().collect::<Vec<_>>(), model.into_iter().collect::<Vec<_>>());
+        }
+    }
+
     /// A count that passes `Count::MAX` is carried, not lost.
     #[test]
     fn a_count_past_the_count_max_is_carried() {
