@@ -293,7 +293,9 @@ fn run_variants(
             path: vdir.clone(),
             source,
         })?;
-        let (v, c) = run_variant_with(cfg, &vdir, trace, charts, perfetto)?;
+        let (v, c) = guarded(cfg, || {
+            run_variant_with(cfg, &vdir, trace, charts, perfetto)
+        })?;
         variants.push(v);
         captured.push(c);
     }
@@ -467,6 +469,30 @@ fn write_dead_letters(
     })
 }
 
+/// Runs `run`, a run of `cfg`. A panic in it is a broken invariant (a bug: every check on
+/// input returns an error before a run starts): it becomes [`RunError::Invariant`], which
+/// names the seed and a command that reproduces it, and the caller removes its partial
+/// output as for any other error. (The panic's own report, with its source location, has
+/// been printed by then.) The run's state is dropped, never used after the panic.
+pub fn guarded<T>(cfg: &Config, run: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
+    let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(result) => return result,
+        Err(payload) => payload,
+    };
+    let message = (payload.downcast_ref::<String>().map(String::as_str))
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    Err(RunError::Invariant {
+        what: message
+            .trim_start_matches("invariant violated: ")
+            .to_string(),
+        scenario: cfg.scenario.clone(),
+        variant: cfg.variant.clone(),
+        seed: cfg.seed,
+        command: repro_command(cfg),
+    })
+}
+
 /// The command that reproduces a run of `cfg`.
 pub fn repro_command(cfg: &Config) -> String {
     format!(
@@ -488,5 +514,47 @@ pub(crate) fn sim_error(cfg: &Config, e: SimError) -> RunError {
             "{other} (scenario {}, variant {}, seed {})",
             cfg.scenario, cfg.variant, cfg.seed
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{LoadOptions, parse_str};
+
+    fn config() -> Config {
+        let text = r#"Scenario(name: "guard", seed: 42, duration: "1s", topics: ["t"],
+            subscribers: [(id: "s", topic: "t")],
+            publishers: [(topic: "t", arrivals: Poisson(rate: 10.0))])"#;
+        let loaded = parse_str(Path::new("guard.ron"), text, LoadOptions::default());
+        loaded.expect("a valid scenario").variants.remove(0)
+    }
+
+    /// A panic in a run (a broken invariant) comes back as the error that names the seed
+    /// and how to reproduce it, once, without the prefix doubled.
+    #[test]
+    fn a_panic_in_a_run_is_an_invariant_error_with_its_seed() {
+        let cfg = config();
+        let got = guarded(&cfg, || -> Result<(), RunError> {
+            panic!("invariant violated: the queue ran backwards at {}", 7)
+        });
+        match got {
+            Err(RunError::Invariant {
+                what,
+                scenario,
+                seed,
+                command,
+                ..
+            }) => {
+                assert_eq!(what, "the queue ran backwards at 7");
+                assert_eq!((scenario.as_str(), seed), ("guard", 42));
+                assert!(command.contains("--seed 42"), "{command}");
+            }
+            other => panic!("expected an invariant error, got {other:?}"),
+        }
+        // A static message, and a run that returns: passed through.
+        let got = guarded(&cfg, || -> Result<(), RunError> { panic!("bare") });
+        assert!(matches!(got, Err(RunError::Invariant { what, .. }) if what == "bare"));
+        assert!(matches!(guarded(&cfg, || Ok(5)), Ok(5)));
     }
 }

@@ -140,9 +140,11 @@ pub fn run_replication(cfg: &Config, r: u32) -> Result<Sample, RunError> {
         Metrics::new(cfg.topics.len(), cfg.consumer_count()),
         Measured::new(&cfg),
     );
-    let (outcome, (all, measured)) = Sim::new(&cfg, obs)
-        .run()
-        .map_err(|e| crate::run::sim_error(&cfg, e))?;
+    let (outcome, (all, measured)) = crate::run::guarded(&cfg, || {
+        Sim::new(&cfg, obs)
+            .run()
+            .map_err(|e| crate::run::sim_error(&cfg, e))
+    })?;
     let checked = summary::variant_summary(&cfg, &outcome, &all);
     if !checked.invariants.violations.is_empty() {
         return Err(RunError::Invariant {
