@@ -132,12 +132,33 @@ struct Topic {
     batch_epoch: u32,
 }
 
+/// A subscriber. Laid out in declaration order from a cache line's start: what a call's
+/// start and end read is the first two lines (its distributions and slot counts, then its
+/// flags, consumer and waiting calls), then its service stream from the third (its buffer
+/// lines aligned), and last the ack timeout, which a direct call never reads. With 1 000
+/// subscribers the records no longer fit the second-level cache; Rust's own order had put
+/// these fields on three lines and the stream's buffer across line boundaries.
+#[repr(C, align(64))]
 struct Sub {
-    topic: u32,
-    latency: Dist,
     service: Dist,
+    latency: Dist,
+    /// Calls in flight.
+    busy: u32,
+    /// The most calls it had in flight at once.
+    busy_peak: u32,
+    /// Workers busy now.
+    working: u32,
+    concurrency: u32,
     /// Its failure probability, as the threshold its failure draw is compared with.
     failure: Chance,
+    /// Calls started before this instant fail (outage window).
+    down_until: SimTime,
+    /// The consumer it takes deliveries from: itself, or its group.
+    consumer: u32,
+    topic: u32,
+    /// Handlers working at once; calls beyond them wait inside the subscriber.
+    workers: u32,
+    active: bool,
     /// Its failure stream is ever drawn from: a failure rate above zero now or set by the
     /// timeline. A subscriber that can never fail skips the draw; its stream is read by
     /// nothing else, so no output changes (10 000 topics: a draw is two cache misses).
@@ -147,26 +168,12 @@ struct Sub {
     /// take (none waits for one, by the record), and no crash in the timeline (a crash finds
     /// its calls in flight by their records).
     direct: bool,
-    concurrency: u32,
-    /// Handlers working at once; calls beyond them wait inside the subscriber.
-    workers: u32,
-    /// Workers busy now.
-    working: u32,
     /// Calls received but waiting for a worker, oldest first.
     waiting: VecDeque<u32>,
-    ack_timeout: Option<SimDuration>,
-    active: bool,
-    /// Calls started before this instant fail (outage window).
-    down_until: SimTime,
-    /// Calls in flight.
-    busy: u32,
-    /// The most calls it had in flight at once.
-    busy_peak: u32,
-    /// The consumer it takes deliveries from: itself, or its group.
-    consumer: u32,
     /// Its service times' stream: drawn at every call in nearly every run, so kept here, in
     /// the lines the call reads anyway; its other sources are in [`SubStreams`].
     rng_service: Stream,
+    ack_timeout: Option<SimDuration>,
 }
 
 /// The subscribers' random streams other than the service stream: one array per source,
@@ -207,19 +214,25 @@ impl SubStreams {
 /// Receives one copy (a delivery) of each message of its topic and owns the queue of those
 /// copies: an ungrouped subscriber (consumer `i` is subscriber `i`) or a consumer group (after
 /// the subscribers), whose members compete for its deliveries.
+#[repr(C, align(64))]
 struct Consumer {
-    topic: u32,
     /// Registered: it receives copies. A group stays registered once a member joined, so its
     /// deliveries wait for a member (durable, like a Kafka consumer group).
     active: bool,
+    /// A subscriber of its own on a one-partition topic: the shape every dispatch asks about
+    /// first (`Broker::dispatch_kind`), answered from this line.
+    single: bool,
+    topic: u32,
+    /// Its queue, one part per partition of its topic. The fields above and the first part
+    /// are the record's first cache line, all that a fan-out or a dispatch of a subscriber of
+    /// its own reads (1 000 subscribers: they were four lines of a record that straddled them).
+    parts: partition::Parts,
+    /// The partition to try first (turns between partitions).
+    next_part: usize,
     /// Subscribers able to take its deliveries, in declaration order.
     members: Vec<u32>,
     /// Group settings; `None` for a subscriber of its own.
     group: Option<GroupRuntime>,
-    /// Its queue, one part per partition of its topic.
-    parts: partition::Parts,
-    /// The partition to try first (turns between partitions).
-    next_part: usize,
 }
 
 struct GroupRuntime {
@@ -448,6 +461,8 @@ impl Broker {
             .map(|c| Consumer {
                 topic: cfg.consumer_topic(c),
                 active: false,
+                single: c < cfg.subscribers.len()
+                    && cfg.topics[cfg.consumer_topic(c) as usize].partitions == 1,
                 members: Vec::new(),
                 group: c.checked_sub(cfg.subscribers.len()).map(|g| GroupRuntime {
                     assign: cfg.groups[g].assign,

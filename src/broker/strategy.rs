@@ -196,7 +196,7 @@ impl Broker {
         if !consumer.active {
             return DispatchKind::Idle;
         }
-        if consumer.parts.len() != 1 || consumer.group.is_some() {
+        if !consumer.single {
             return DispatchKind::Loop;
         }
         if consumer.parts[0].ready.is_empty() {
@@ -301,9 +301,8 @@ impl Broker {
     #[inline]
     fn next_partition(&mut self, now: SimTime, c: u32, ordered: bool) -> Option<(usize, u32)> {
         let consumer = &self.consumers[c as usize];
-        let n = consumer.parts.len();
         // Most topics have one partition and most consumers no group: decide at once.
-        if n == 1 && consumer.group.is_none() {
+        if consumer.single {
             let part = &consumer.parts[0];
             if part.ready.is_empty() || (ordered && !part.may_go()) {
                 return None;

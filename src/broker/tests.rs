@@ -1072,3 +1072,26 @@ fn prefetching_changes_no_event() {
         );
     }
 }
+
+/// The records' layouts the hot path was measured with: what a fan-out or a dispatch of a
+/// subscriber of its own reads of its consumer is the record's first cache line; what a
+/// call's start and end read of its subscriber is its first two, and the service stream
+/// starts a line.
+#[test]
+fn hot_fields_share_their_cache_lines() {
+    use super::{Consumer, Sub};
+    use std::mem::{align_of, offset_of, size_of};
+    assert_eq!(align_of::<Consumer>(), 64);
+    for end in [
+        offset_of!(Consumer, active) + 1,
+        offset_of!(Consumer, single) + 1,
+        offset_of!(Consumer, topic) + 4,
+        offset_of!(Consumer, parts) + offset_of!(super::partition::Part, in_flight) + 4,
+    ] {
+        assert!(end <= 64, "a consumer's hot field ends at byte {end}");
+    }
+    assert_eq!(align_of::<Sub>(), 64);
+    assert!(offset_of!(Sub, waiting) + size_of::<std::collections::VecDeque<u32>>() <= 128);
+    assert!(offset_of!(Sub, direct) < 128 && offset_of!(Sub, service) < 64);
+    assert_eq!(offset_of!(Sub, rng_service), 128);
+}
