@@ -104,32 +104,38 @@ struct Ref {
     generation: u32,
 }
 
+/// A topic. Laid out in declaration order from a cache line's start: what a publish, a
+/// dispatch and a call's end read is the first two lines (the fan-out list and policies, then
+/// the counts); the retry policy, read when an attempt fails, and the per-partition figures
+/// follow, and the arrival order (DropOldest only) last. With thousands of topics the records
+/// no longer fit the caches; Rust's own order had spread these fields over four lines.
+#[repr(C, align(64))]
 struct Topic {
-    queue: QueuePolicy,
-    delivery: Strategy,
-    retry: RetryPolicy,
     /// Registered consumers (subscribers, then groups), in index order: the fan-out order.
     consumers: partition::Fanout,
-    /// Messages in arrival order with at least one queued delivery (lazily pruned).
-    order: VecDeque<Ref>,
+    queue: QueuePolicy,
+    delivery: Strategy,
+    /// Messages admitted.
+    accepted: u64,
+    /// Non-terminal deliveries.
+    pending: u64,
     /// Messages with at least one queued delivery.
     queue_len: u32,
     /// The largest `queue_len` seen.
     queue_len_peak: u32,
-    /// Messages admitted.
-    accepted: u64,
     /// Deliveries in unacknowledged calls.
     in_flight: u32,
-    /// Non-terminal deliveries.
-    pending: u64,
     /// Partitions.
     partitions: u32,
-    /// Per partition: messages accepted and queue length.
-    parts: Vec<partition::PartStats>,
     /// Entries that joined the open batch.
     batch_len: u32,
     /// Bumped at every flush so that a stale linger timer does nothing.
     batch_epoch: u32,
+    retry: RetryPolicy,
+    /// Per partition: messages accepted and queue length.
+    parts: Vec<partition::PartStats>,
+    /// Messages in arrival order with at least one queued delivery (lazily pruned).
+    order: VecDeque<Ref>,
 }
 
 /// A subscriber. Laid out in declaration order from a cache line's start: what a call's
@@ -222,6 +228,9 @@ struct Consumer {
     /// A subscriber of its own on a one-partition topic: the shape every dispatch asks about
     /// first (`Broker::dispatch_kind`), answered from this line.
     single: bool,
+    /// Its topic's retries are ordered (`RetryPolicy::ordered`, fixed for a run), kept here
+    /// so that a dispatch need not read the topic's retry policy.
+    ordered: bool,
     topic: u32,
     /// Its queue, one part per partition of its topic. The fields above and the first part
     /// are the record's first cache line, all that a fan-out or a dispatch of a subscriber of
@@ -463,6 +472,7 @@ impl Broker {
                 active: false,
                 single: c < cfg.subscribers.len()
                     && cfg.topics[cfg.consumer_topic(c) as usize].partitions == 1,
+                ordered: cfg.topics[cfg.consumer_topic(c) as usize].retry.ordered,
                 members: Vec::new(),
                 group: c.checked_sub(cfg.subscribers.len()).map(|g| GroupRuntime {
                     assign: cfg.groups[g].assign,

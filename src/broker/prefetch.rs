@@ -28,6 +28,14 @@ pub enum Stage {
     Now,
 }
 
+/// The two lines of a topic's record that a publish, a dispatch and a call's end read (see
+/// `Topic`), not its retry policy and what follows.
+#[inline(always)]
+fn hint_topic(t: &super::Topic) {
+    hint(&t.consumers);
+    hint(&t.accepted);
+}
+
 impl Broker {
     /// The fields of subscriber `sub`'s record that a call's start and end read, and its
     /// service stream, whose next draw may be in any of its buffer's lines.
@@ -84,7 +92,7 @@ impl Broker {
                 }
                 let s = self.subs.get(c.sub as usize)?;
                 if let Some(t) = self.topics.get(s.topic as usize) {
-                    hint(t);
+                    hint_topic(t);
                 }
                 return Some((s.topic, c.sub));
             }
@@ -119,7 +127,7 @@ impl Broker {
                 }
                 let s = self.subs.get(sub as usize)?;
                 if let Some(t) = self.topics.get(s.topic as usize) {
-                    hint(t);
+                    hint_topic(t);
                 }
                 return Some((s.topic, sub));
             }
@@ -173,7 +181,7 @@ impl Broker {
         match stage {
             Stage::First | Stage::Now => None,
             Stage::Second => {
-                hint(t);
+                hint_topic(t);
                 None
             }
             Stage::Third => {
@@ -206,7 +214,7 @@ impl Broker {
     #[inline(always)]
     fn prefetch_topic_and_consumer(&self, topic: u32, consumer: u32) {
         if let Some(t) = self.topics.get(topic as usize) {
-            hint(t);
+            hint_topic(t);
         }
         if let Some(c) = self.consumers.get(consumer as usize) {
             hint(c);

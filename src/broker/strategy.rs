@@ -209,8 +209,8 @@ impl Broker {
         if self.dur.is_some() || !s.direct || now < s.down_until {
             return DispatchKind::Loop;
         }
-        let t = &self.topics[consumer.topic as usize];
-        if t.retry.ordered || t.delivery != Strategy::Immediate {
+        if consumer.ordered || self.topics[consumer.topic as usize].delivery != Strategy::Immediate
+        {
             return DispatchKind::Loop;
         }
         DispatchKind::Direct

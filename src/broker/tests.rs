@@ -1079,7 +1079,7 @@ fn prefetching_changes_no_event() {
 /// starts a line.
 #[test]
 fn hot_fields_share_their_cache_lines() {
-    use super::{Consumer, Sub};
+    use super::{Consumer, Sub, Topic};
     use std::mem::{align_of, offset_of, size_of};
     assert_eq!(align_of::<Consumer>(), 64);
     for end in [
@@ -1090,6 +1090,10 @@ fn hot_fields_share_their_cache_lines() {
     ] {
         assert!(end <= 64, "a consumer's hot field ends at byte {end}");
     }
+    assert!(offset_of!(Consumer, ordered) < 64);
+    assert_eq!(align_of::<Topic>(), 64);
+    assert!(offset_of!(Topic, delivery) + size_of::<crate::config::Delivery>() <= 64);
+    assert!(offset_of!(Topic, accepted) >= 64 && offset_of!(Topic, batch_epoch) + 4 <= 128);
     assert_eq!(align_of::<Sub>(), 64);
     assert!(offset_of!(Sub, waiting) + size_of::<std::collections::VecDeque<u32>>() <= 128);
     assert!(offset_of!(Sub, direct) < 128 && offset_of!(Sub, service) < 64);
