@@ -118,13 +118,15 @@ const fn case(name: &'static str, topics: u32, subs: u32, rate: f64, publish_ms:
 /// Each subscriber is an M/M/1 queue at ρ = 0.8 (800 publishes/s, 1 ms service) except in
 /// the drop-oldest case, which publishes three times as fast as its subscriber handles:
 /// its queue is full after 500 s, and from then on each publish drops the oldest message.
-const CASES: [Case; 11] = [
+const CASES: [Case; 13] = [
     case("1e5 messages", 1, 2, 800.0, 125_000),
     case("1e6 messages", 1, 2, 800.0, 1_250_000),
     case("1e7 messages", 1, 2, 800.0, 12_500_000),
     case("1 subscriber", 1, 1, 800.0, 1_250_000),
     case("10 subscribers", 1, 10, 800.0, 125_000),
+    case("30 subscribers", 1, 30, 800.0, 41_667),
     case("100 subscribers", 1, 100, 800.0, 12_500),
+    case("300 subscribers", 1, 300, 800.0, 4_167),
     case("1000 subscribers", 1, 1000, 800.0, 1_250),
     case("100 topics", 100, 1, 800.0, 12_500),
     case("1000 topics", 1_000, 1, 800.0, 1_250),
