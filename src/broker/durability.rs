@@ -713,7 +713,6 @@ impl Broker {
             status: Status::Created,
             handled: false,
             refs: 0,
-            prev_delay: SimDuration::ZERO,
         });
         self.msgs.get_mut(m.idx).first = d.idx;
         if let Some(dur) = self.dur.as_mut() {

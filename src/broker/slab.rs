@@ -2,6 +2,9 @@
 //! the working set stays small and hot), each slot with a generation so that a stale
 //! reference (a timer about a freed record) can be recognised.
 
+/// Aligned to 32 bytes: a record of up to 24 bytes (a delivery) then fills half a cache
+/// line and never straddles two, and larger ones start at a line's start or middle.
+#[repr(align(32))]
 struct Slot<T> {
     value: T,
     generation: u32,
@@ -133,6 +136,12 @@ impl<T> Slab<T> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_slot_of_24_bytes_is_half_a_line() {
+        assert_eq!(std::mem::size_of::<Slot<[u32; 6]>>(), 32);
+        assert_eq!(std::mem::align_of::<Slot<[u32; 6]>>(), 32);
+    }
 
     proptest! {
         /// Against a model: slots reused last freed first, live records and generations as

@@ -1098,4 +1098,6 @@ fn hot_fields_share_their_cache_lines() {
     assert!(offset_of!(Sub, waiting) + size_of::<std::collections::VecDeque<u32>>() <= 128);
     assert!(offset_of!(Sub, direct) < 128 && offset_of!(Sub, service) < 64);
     assert_eq!(offset_of!(Sub, rng_service), 128);
+    // A delivery and its slot's generation and link: half a line, never across two.
+    assert_eq!(size_of::<super::Delivery>(), 24);
 }
