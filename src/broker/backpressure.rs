@@ -75,7 +75,7 @@ impl Broker {
                 self.unqueue(d);
                 self.transition(d, Status::Dropped)?;
                 cx.emit(self.delivery_event(cx.now(), d, Kind::MessageDropped));
-                settled += u32::from(self.dels.get(d).refs == 0);
+                settled += u32::from(self.dels.get(d).refs() == 0);
             }
             d = self.dels.get(d).next;
         }

@@ -709,10 +709,9 @@ impl Broker {
             sub: c,
             member: NIL,
             next: NIL,
-            attempt: 0,
+            tries: 0,
             status: Status::Created,
             handled: false,
-            refs: 0,
         });
         self.msgs.get_mut(m.idx).first = d.idx;
         if let Some(dur) = self.dur.as_mut() {

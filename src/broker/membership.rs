@@ -105,7 +105,8 @@ impl Broker {
             .after(timeout.unwrap_or_default());
         let items = self.calls[call as usize].items.to_vec();
         for (d, attempt) in items {
-            if self.dels.get(d).status != Status::Delivering || self.dels.get(d).attempt != attempt
+            if self.dels.get(d).status != Status::Delivering
+                || self.dels.get(d).attempt() != attempt
             {
                 continue;
             }
@@ -137,7 +138,7 @@ impl Broker {
         let Some(del) = self.dels.live(d, generation) else {
             return Ok(());
         };
-        if del.status == Status::Delivering && del.attempt == attempt {
+        if del.status == Status::Delivering && del.attempt() == attempt {
             self.fail(cx, d, FailReason::AckTimeout)?;
         }
         Ok(())

@@ -282,13 +282,49 @@ struct Delivery {
     /// The subscriber of its current or last attempt (`NIL` before the first).
     member: u32,
     next: u32,
-    attempt: u32,
+    /// Its attempt number (the low 16 bits) and the calls still running that include it (the
+    /// high 16: at most one per attempt, and attempts are at most 100,
+    /// `scenario::spec::Attempts`). One word, read and written whole: as two `u16` beside
+    /// `status`, the compiler read the count with `status` in one 4-byte load just after
+    /// `status` was written alone, and the load waited for the store to reach the cache (a
+    /// store-forwarding stall: perf put 30% of a direct call's end there).
+    tries: u32,
     status: Status,
     /// The subscriber has completed a handling of it (a later one is a duplicate).
     handled: bool,
-    /// Calls still running that include it: at most one per attempt, and attempts are at
-    /// most 100 (`scenario::spec::Attempts`).
-    refs: u16,
+}
+
+impl Delivery {
+    /// Its attempt number (0 before the first).
+    #[inline(always)]
+    fn attempt(&self) -> u32 {
+        self.tries & 0xffff
+    }
+
+    /// Calls still running that include it.
+    #[inline(always)]
+    fn refs(&self) -> u32 {
+        self.tries >> 16
+    }
+
+    #[inline(always)]
+    fn add_attempt(&mut self) {
+        self.tries += 1;
+    }
+
+    #[inline(always)]
+    fn take_ref(&mut self) {
+        self.tries += 1 << 16;
+    }
+
+    #[inline(always)]
+    fn drop_ref(&mut self) {
+        debug_assert!(
+            self.refs() > 0,
+            "a delivery's call references went below zero"
+        );
+        self.tries -= 1 << 16;
+    }
 }
 
 struct Call {
@@ -761,10 +797,9 @@ impl Broker {
                 sub,
                 member: NIL,
                 next: NIL,
-                attempt: 0,
+                tries: 0,
                 status: Status::Created,
                 handled: false,
-                refs: 0,
             });
             if prev == NIL {
                 self.msgs.get_mut(m.idx).first = d.idx;
@@ -810,7 +845,7 @@ impl Broker {
     fn enqueue<O: Observer>(&mut self, cx: &mut Cx<O>, d: u32) -> Result<(), BrokerError> {
         // QUEUED is not terminal: the transition is its checked step alone.
         let del = self.set_status_of(d, Status::Queued)?;
-        let (mi, sub, attempt, member) = (del.msg, del.sub, del.attempt, del.member);
+        let (mi, sub, attempt, member) = (del.msg, del.sub, del.attempt(), del.member);
         let generation = self.dels.generation(d);
         let msg = self.msgs.get_mut(mi);
         msg.queued += 1;
@@ -955,7 +990,7 @@ impl Broker {
         let del = self.dels.get_mut(d);
         del.status = to;
         if to == Status::Delivering {
-            del.attempt += 1;
+            del.add_attempt();
         }
         Ok(del)
     }
@@ -983,7 +1018,7 @@ impl Broker {
     #[inline]
     fn settle(&mut self, d: u32) {
         let del = self.dels.get(d);
-        if !del.status.is_terminal() || del.refs > 0 {
+        if !del.status.is_terminal() || del.refs() > 0 {
             return;
         }
         self.release(del.msg, 1);
@@ -1017,7 +1052,7 @@ impl Broker {
             topic: msg.topic,
             message: msg.id,
             subscriber: del.sub,
-            attempt: del.attempt,
+            attempt: del.attempt(),
             status: Some(del.status),
             // Set only for a group's deliveries (`NIL` is `NONE`).
             member: del.member,
@@ -1039,7 +1074,7 @@ impl Broker {
         for i in 0..self.calls[call as usize].items.len() {
             let (d, attempt) = self.calls[call as usize].items.get(i);
             let del = self.dels.get(d);
-            if del.status == Status::Delivering && del.attempt == attempt {
+            if del.status == Status::Delivering && del.attempt() == attempt {
                 self.fail(cx, d, FailReason::AckTimeout)?;
             }
         }
@@ -1144,7 +1179,7 @@ impl Broker {
         let failed = s.draws_failure && self.rngs.failure[sub as usize].hit(s.failure);
         let ok = fail.is_none() & !failed;
         let del = self.dels.get(d);
-        let current = del.status == Status::Delivering && del.attempt == attempt;
+        let current = del.status == Status::Delivering && del.attempt() == attempt;
         if current && ok && !lost {
             // Most items: the delivery is done, its reference settled with it.
             return self.deliver(cx, d);
@@ -1158,8 +1193,8 @@ impl Broker {
         }
         // `settle`, with the record already at hand.
         let del = self.dels.get_mut(d);
-        del.refs -= 1;
-        if del.refs == 0 && del.status.is_terminal() {
+        del.drop_ref();
+        if del.refs() == 0 && del.status.is_terminal() {
             let mi = del.msg;
             self.release(mi, 1);
         }
@@ -1197,13 +1232,13 @@ impl Broker {
         }
         self.transitions_checked += 1;
         del.status = Status::Delivered;
-        del.refs -= 1;
+        del.drop_ref();
         // DELIVERED is terminal: the message lets go of the delivery with its last reference.
-        let settled = del.refs == 0;
+        let settled = del.refs() == 0;
         let mi = del.msg;
         let duplicate = del.handled;
         del.handled = true;
-        let (consumer, attempt, member) = (del.sub, del.attempt, del.member);
+        let (consumer, attempt, member) = (del.sub, del.attempt(), del.member);
         let msg = self.msgs.get(mi);
         let (topic, id, key, published) = (msg.topic, msg.id, msg.key, msg.published);
         let t = &mut self.topics[topic as usize];
@@ -1280,7 +1315,7 @@ impl Broker {
         retry_at: Option<SimTime>,
     ) -> Result<(), BrokerError> {
         let del = self.dels.get(d);
-        let (mi, sub, attempt) = (del.msg, del.sub, del.attempt);
+        let (mi, sub, attempt) = (del.msg, del.sub, del.attempt());
         let prev_delay = self.prev_delays.get(d, self.dels.generation(d));
         // The jitter of the subscriber whose attempt failed (a group's member).
         let who = if del.member == NIL { sub } else { del.member };

@@ -457,11 +457,11 @@ impl Broker {
         // QUEUED → DELIVERING is not terminal: the transition is its checked step alone.
         let del = self.set_status_of(d, Status::Delivering)?;
         let mi = del.msg;
-        del.refs += 1;
+        del.take_ref();
         if del.sub != sub {
             del.member = sub; // a group's delivery: the member taking this attempt
         }
-        let (attempt, consumer, member) = (del.attempt, del.sub, del.member);
+        let (attempt, consumer, member) = (del.attempt(), del.sub, del.member);
         let (msg_topic, id, p) = self.unqueue_message(mi);
         if ordered {
             // Only ordered retries look at a partition's attempts in flight.
