@@ -271,10 +271,9 @@ struct Message {
     in_order: bool,
 }
 
-/// A copy of a message for one consumer: 24 bytes, a slab slot of 32 (its generation and
-/// free-list link) that never straddles two cache lines. With 1 000 subscribers the live
-/// deliveries do not stay in the caches between a copy's fan-out, its dispatch and its
-/// acknowledgement; at 48 bytes, one slot in two lay across two lines.
+/// A copy of a message for one consumer: 24 bytes, a slab slot of 32 with its generation and
+/// free-list link (48 before). With 1 000 subscribers the live deliveries do not stay in the
+/// caches between a copy's fan-out, its dispatch and its acknowledgement.
 struct Delivery {
     msg: u32,
     /// Its consumer (subscriber or group): who must receive it.
