@@ -89,6 +89,9 @@ pub struct Sim<'c, O: Observer> {
     free_retries: Vec<u32>,
     /// Fetch the next events' records ahead of handling them (large state only).
     prefetch: bool,
+    /// Below that: ask only for the records of the delivery the event's consumer takes next
+    /// ([`HINT_NOW_FROM`]).
+    hint_now: bool,
     /// `cfg`'s duration and event limit, read at every step: kept here rather than read
     /// through the reference to the config each time.
     horizon: SimTime,
@@ -102,6 +105,15 @@ pub struct Sim<'c, O: Observer> {
 /// 10 000 topics −51%. Below, the records stay in the caches and the look ahead (about 290
 /// instructions per event) only costs.
 pub const PREFETCH_FROM: usize = 3000;
+
+/// Topics plus subscribers from which, below [`PREFETCH_FROM`], the loop asks at each call's
+/// end for the records of the delivery its consumer takes next (`Stage::Now` alone: its
+/// queue's first entry, then that delivery and its message), so that their misses overlap
+/// with the end of the call rather than follow it. Medians of 11 to 15 interleaved whole
+/// commands, against without: 100 subscribers −2%, 300 −5%, 1 000 −6%, 100 topics −1%,
+/// 1 000 topics −5.5%; 30 subscribers and W1 unchanged (their records stay in the nearest
+/// caches, so it is not asked there).
+pub const HINT_NOW_FROM: usize = 100;
 
 impl<'c, O: Observer> Sim<'c, O> {
     /// A run of `cfg` reporting to `obs`; subscribers present at t = 0 are registered and the
@@ -126,6 +138,7 @@ impl<'c, O: Observer> Sim<'c, O> {
             retries: Vec::new(),
             free_retries: Vec::new(),
             prefetch: cfg.topics.len() + cfg.subscribers.len() >= PREFETCH_FROM,
+            hint_now: cfg.topics.len() + cfg.subscribers.len() >= HINT_NOW_FROM,
             horizon: SimTime(cfg.duration.0),
             events_max: cfg.limits.events_max,
         };
@@ -177,6 +190,8 @@ impl<'c, O: Observer> Sim<'c, O> {
         };
         if self.prefetch {
             self.prepare(event);
+        } else if self.hint_now {
+            self.broker.prefetch(&event, Stage::Now);
         }
         self.events += 1;
         if self.events > self.events_max {
@@ -471,10 +486,11 @@ impl<'c, O: Observer> Sim<'c, O> {
         Ok(())
     }
 
-    /// Turns the look ahead ([`PREFETCH_FROM`]) on or off whatever the scenario's size: it
-    /// changes speed only (tests check that outputs are identical).
+    /// Turns the look ahead ([`PREFETCH_FROM`], [`HINT_NOW_FROM`]) on or off whatever the
+    /// scenario's size: it changes speed only (tests check that outputs are identical).
     pub fn with_prefetch(mut self, on: bool) -> Self {
         self.prefetch = on;
+        self.hint_now = on;
         self
     }
 
