@@ -14,8 +14,6 @@ use rand_core::{Rng, SeedableRng};
 #[derive(Clone, Debug)]
 pub struct Stream {
     rng: ChaCha8Rng,
-    /// The ziggurat tables, looked up once here rather than through the `OnceLock` per draw.
-    zig: &'static Zig,
 }
 
 /// A probability `p` as the number of 53-bit draws `k` with `k / 2^53 < p`.
@@ -65,7 +63,7 @@ impl Stream {
     pub fn new(seed: u64, source: &str) -> Stream {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stable_hash(source.as_bytes()));
-        Stream { rng, zig: zig() }
+        Stream { rng }
     }
 
     /// A raw 64-bit draw.
@@ -106,7 +104,7 @@ impl Stream {
     #[inline]
     pub fn exp1(&mut self) -> f64 {
         let (i, x) = self.exp1_layer();
-        if x < self.zig.x[i + 1] {
+        if x < ZIG.x[i + 1] {
             return x;
         }
         self.exp1_slow(i, x)
@@ -119,7 +117,7 @@ impl Stream {
         let i = (bits & 0xff) as usize;
         // The upper 53 bits, independent of the 8 that chose the layer; in (0, 1].
         let u = ((bits >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-        (i, u * self.zig.x[i])
+        (i, u * ZIG.x[i])
     }
 
     /// The ~2% of `exp1` draws that fall outside a layer's rectangle core: the tail, the
@@ -133,12 +131,12 @@ impl Stream {
                 // The tail beyond R is again exponential: R + Exp(1).
                 return ZIG_R - libm::log(self.unit_open0());
             }
-            let z = self.zig;
+            let z = &ZIG;
             if z.f[i + 1] + (z.f[i] - z.f[i + 1]) * self.unit() < libm::exp(-x) {
                 return x;
             }
             (i, x) = self.exp1_layer();
-            if x < self.zig.x[i + 1] {
+            if x < ZIG.x[i + 1] {
                 return x;
             }
         }
@@ -165,8 +163,7 @@ impl Stream {
 
 /// Start of the tail of the 256-layer exponential ziggurat.
 const ZIG_R: f64 = 7.697_117_470_131_05;
-/// Area of each layer.
-const ZIG_V: f64 = 0.003_949_659_822_581_557;
+mod zig;
 
 /// Layer edges `x` (decreasing, `x[256] = 0`) and densities `f = e^-x` of the ziggurat.
 struct Zig {
@@ -174,29 +171,25 @@ struct Zig {
     f: [f64; 257],
 }
 
-/// Opaque in `Debug`: 514 constants would drown a `Stream`'s output.
-impl std::fmt::Debug for Zig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Zig")
-    }
-}
+/// The tables: `libm`'s values (the same bits everywhere), written out in `rng/zig.rs`. A
+/// static rather than computed at start-up, so that a draw reads it at a fixed address
+/// instead of through a pointer in every stream (a pointer which, at 1 000 subscribers,
+/// was a line of its own to miss at every draw: 8% of the misses of valgrind's model of a
+/// 1 MiB second-level cache).
+static ZIG: Zig = Zig {
+    x: from_bits(zig::X),
+    f: from_bits(zig::F),
+};
 
-/// The tables, computed once with `libm` (so identical everywhere) and never changed.
-fn zig() -> &'static Zig {
-    static TABLES: std::sync::OnceLock<Zig> = std::sync::OnceLock::new();
-    TABLES.get_or_init(|| {
-        let mut x = [0.0; 257];
-        x[0] = ZIG_V / libm::exp(-ZIG_R);
-        x[1] = ZIG_R;
-        for i in 2..256 {
-            x[i] = -libm::log(ZIG_V / x[i - 1] + libm::exp(-x[i - 1]));
-        }
-        let mut f = [0.0; 257];
-        for i in 0..257 {
-            f[i] = libm::exp(-x[i]);
-        }
-        Zig { x, f }
-    })
+/// A table of `f64`s from their bits.
+const fn from_bits(bits: [u64; 257]) -> [f64; 257] {
+    let mut out = [0.0; 257];
+    let mut i = 0;
+    while i < 257 {
+        out[i] = f64::from_bits(bits[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -300,7 +293,7 @@ mod tests {
     /// The ziggurat as one loop (its form before the slow path moved out of line): `exp1`
     /// must draw the same bits, tails and wedges included.
     fn exp1_one_loop(s: &mut Stream) -> f64 {
-        let z = zig();
+        let z = &ZIG;
         loop {
             let bits = s.next_u64();
             let i = (bits & 0xff) as usize;
@@ -316,6 +309,47 @@ mod tests {
                 return x;
             }
         }
+    }
+
+    /// Area of each layer.
+    const ZIG_V: f64 = 0.003_949_659_822_581_557;
+
+    /// The tables as Marsaglia and Tsang define them, computed with `libm`.
+    fn libm_tables() -> ([f64; 257], [f64; 257]) {
+        let mut x = [0.0; 257];
+        x[0] = ZIG_V / libm::exp(-ZIG_R);
+        x[1] = ZIG_R;
+        for i in 2..256 {
+            x[i] = -libm::log(ZIG_V / x[i - 1] + libm::exp(-x[i - 1]));
+        }
+        let f = x.map(|x| libm::exp(-x));
+        (x, f)
+    }
+
+    /// The written-out tables are `libm`'s, bit for bit; when not (a new `libm`, say), the
+    /// failure prints what `src/rng/zig.rs` should hold.
+    #[test]
+    fn the_tables_are_libm_s() {
+        let (x, f) = libm_tables();
+        let same = |a: &[f64; 257], b: &[f64; 257]| {
+            a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+        };
+        if !(same(&x, &ZIG.x) && same(&f, &ZIG.f)) {
+            let table = |name: &str, t: &[f64; 257]| {
+                let rows: String = t
+                    .iter()
+                    .map(|v| format!("    {:#018x},\n", v.to_bits()))
+                    .collect();
+                format!("pub(super) const {name}: [u64; 257] = [\n{rows}];\n")
+            };
+            panic!(
+                "src/rng/zig.rs should hold:\n{}{}",
+                table("X", &x),
+                table("F", &f)
+            );
+        }
+        assert_eq!(ZIG.x[256], 0.0);
+        assert!(ZIG.x.windows(2).all(|w| w[0] > w[1]), "edges decrease");
     }
 
     #[test]
