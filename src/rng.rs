@@ -10,6 +10,8 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+mod zig;
+
 /// A seeded, named, reproducible random stream.
 #[derive(Clone, Debug)]
 pub struct Stream {
@@ -163,7 +165,6 @@ impl Stream {
 
 /// Start of the tail of the 256-layer exponential ziggurat.
 const ZIG_R: f64 = 7.697_117_470_131_05;
-mod zig;
 
 /// Layer edges `x` (decreasing, `x[256] = 0`) and densities `f = e^-x` of the ziggurat.
 struct Zig {
