@@ -118,7 +118,8 @@ const fn case(name: &'static str, topics: u32, subs: u32, rate: f64, publish_ms:
 /// Each subscriber is an M/M/1 queue at ρ = 0.8 (800 publishes/s, 1 ms service) except in
 /// the drop-oldest case, which publishes three times as fast as its subscriber handles:
 /// its queue is full after 500 s, and from then on each publish drops the oldest message.
-const CASES: [Case; 13] = [
+const CASES: [Case; 14] = [
+    case("1e4 messages", 1, 2, 800.0, 12_500),
     case("1e5 messages", 1, 2, 800.0, 125_000),
     case("1e6 messages", 1, 2, 800.0, 1_250_000),
     case("1e7 messages", 1, 2, 800.0, 12_500_000),
