@@ -203,7 +203,10 @@ impl Broker {
             return DispatchKind::Idle;
         }
         let s = &self.subs[c as usize];
-        if !(s.active && s.busy < s.concurrency) {
+        // Its slots first: they are in the record's first line, `active` in its second, and
+        // at a broadcast's fan-out most subscribers are busy (1 000 subscribers: a line less
+        // to read for four in five).
+        if !(s.busy < s.concurrency && s.active) {
             return DispatchKind::Idle;
         }
         if self.dur.is_some() || !s.direct || now < s.down_until {
@@ -309,7 +312,7 @@ impl Broker {
             }
             // A subscriber of its own: consumer `c` is subscriber `c`.
             let s = &self.subs[c as usize];
-            return (s.active && s.busy < s.concurrency).then_some((0, c));
+            return (s.busy < s.concurrency && s.active).then_some((0, c));
         }
         self.next_partition_of_many(now, c, ordered, false)
     }
