@@ -19,7 +19,6 @@
 
 mod common;
 
-use pubsub_sim::scenario::{LoadOptions, parse_str};
 use pubsub_sim::speed::{Stopwatch, peak_rss_kib};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -27,7 +26,6 @@ use rand_distr::{Distribution, Exp1};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hint::black_box;
-use std::path::Path;
 use std::process::Command;
 
 /// The argument that makes the binary a child running one case.
@@ -144,32 +142,12 @@ const CASES: [Case; 14] = [
 
 /// The scenario of a case, in the scenario format.
 fn scenario(c: &Case) -> String {
-    let (max_len, overflow) = match c.drop_oldest_at {
-        Some(n) => (n, "DropOldest"),
-        None => (100_000_000, "Reject"),
-    };
-    let topics: Vec<String> = (0..c.topics).map(|t| format!("\"t{t}\"")).collect();
-    let mut subs = Vec::new();
-    let mut pubs = Vec::new();
-    for t in 0..c.topics {
-        for s in 0..c.subs_per_topic {
-            subs.push(format!(
-                "(id: \"s{t}-{s}\", topic: \"t{t}\", service: Exp(mean: \"1ms\"))"
-            ));
-        }
-        pubs.push(format!(
-            "(topic: \"t{t}\", arrivals: Poisson(rate: {:?}))",
-            c.rate_per_topic
-        ));
-    }
-    format!(
-        "Scenario(name: \"scale\", seed: 1, duration: \"{}ms\", drain: true, \
-         sample_every: \"1s\", broker: (queue: (max_len: {max_len}, overflow: {overflow})), \
-         topics: [{}], subscribers: [{}], publishers: [{}])",
+    common::scaled_scenario(
+        c.topics,
+        c.subs_per_topic,
+        c.rate_per_topic,
         c.publish_ms,
-        topics.join(", "),
-        subs.join(", "),
-        pubs.join(", ")
+        c.drop_oldest_at,
     )
 }
 
@@ -178,9 +156,8 @@ fn scenario(c: &Case) -> String {
 fn child(c: &Case) {
     let clock = Stopwatch::start();
     let text = scenario(c);
-    let loaded = parse_str(Path::new(c.name), &text, LoadOptions::default()).expect("loads");
-    let cfg = &loaded.variants[0];
-    let (messages, deliveries, dropped) = common::simulate_counts(cfg);
+    let cfg = common::load(c.name, &text);
+    let (messages, deliveries, dropped) = common::simulate_counts(&cfg);
     let secs = clock.secs();
     let rss = peak_rss_kib().unwrap_or(0);
     println!("{messages} {deliveries} {dropped} {secs} {rss}");

@@ -26,8 +26,51 @@ pub fn scenario(path: &str, seconds: Option<u64>) -> Config {
         Some(s) => text.replace("\"1250s\"", &format!("\"{s}s\"")),
         None => text,
     };
+    load(path, &text)
+}
+
+/// A scenario of the scaling table's shape: `topics` topics with `subs` subscribers each
+/// (Exp(1 ms) service), a Poisson publisher per topic at `rate` per second for `publish_ms`,
+/// drain; queues unbounded unless `drop_oldest_at` bounds them (then full ones drop the
+/// oldest message).
+pub fn scaled_scenario(
+    topics: u32,
+    subs: u32,
+    rate: f64,
+    publish_ms: u64,
+    drop_oldest_at: Option<u32>,
+) -> String {
+    let (max_len, overflow) = match drop_oldest_at {
+        Some(n) => (n, "DropOldest"),
+        None => (100_000_000, "Reject"),
+    };
+    let names: Vec<String> = (0..topics).map(|t| format!("\"t{t}\"")).collect();
+    let mut subscribers = Vec::new();
+    let mut publishers = Vec::new();
+    for t in 0..topics {
+        for s in 0..subs {
+            subscribers.push(format!(
+                "(id: \"s{t}-{s}\", topic: \"t{t}\", service: Exp(mean: \"1ms\"))"
+            ));
+        }
+        publishers.push(format!(
+            "(topic: \"t{t}\", arrivals: Poisson(rate: {rate:?}))"
+        ));
+    }
+    format!(
+        "Scenario(name: \"scale\", seed: 1, duration: \"{publish_ms}ms\", drain: true, \
+         sample_every: \"1s\", broker: (queue: (max_len: {max_len}, overflow: {overflow})), \
+         topics: [{}], subscribers: [{}], publishers: [{}])",
+        names.join(", "),
+        subscribers.join(", "),
+        publishers.join(", ")
+    )
+}
+
+/// A scenario's text loaded as its first variant (`name` stands for its path in errors).
+pub fn load(name: &str, text: &str) -> Config {
     let loaded =
-        parse_str(Path::new(path), &text, LoadOptions::default()).expect("bench scenario loads");
+        parse_str(Path::new(name), text, LoadOptions::default()).expect("bench scenario loads");
     loaded.variants.into_iter().next().expect("a variant")
 }
 
