@@ -131,6 +131,10 @@ struct Topic {
     batch_len: u32,
     /// Bumped at every flush so that a stale linger timer does nothing.
     batch_epoch: u32,
+    /// Its retries are ordered (`retry.ordered`, fixed for a run), kept in the line every
+    /// acknowledgement reads: the retry policy's own line is read only when an attempt fails
+    /// (10 000 topics: a second-level miss a message).
+    ordered: bool,
     retry: RetryPolicy,
     /// Per partition: messages accepted and queue length.
     parts: Vec<partition::PartStats>,
@@ -493,6 +497,7 @@ impl Broker {
                 parts: vec![partition::PartStats::default(); t.partitions as usize],
                 batch_len: 0,
                 batch_epoch: 0,
+                ordered: t.retry.ordered,
             })
             .collect();
         let subs =
@@ -1245,7 +1250,7 @@ impl Broker {
         // DELIVERED is terminal (`ended`, with the topic at hand).
         t.pending -= 1;
         self.pending -= 1;
-        if t.retry.ordered {
+        if t.ordered {
             self.attempt_ended(d); // counted only where ordered retries need it
         }
         let now = cx.now();

@@ -253,7 +253,7 @@ impl Broker {
     pub(super) fn attempt_ended(&mut self, d: u32) {
         let del = self.dels.get(d);
         let msg = self.msgs.get(del.msg);
-        if !self.topics[msg.topic as usize].retry.ordered {
+        if !self.topics[msg.topic as usize].ordered {
             return; // counted only where ordered retries need it
         }
         let p = msg.partition as usize;

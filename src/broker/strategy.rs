@@ -239,7 +239,7 @@ impl Broker {
 
     fn dispatch_loop<O: Observer>(&mut self, cx: &mut Cx<O>, c: u32) -> Result<(), BrokerError> {
         let topic = self.consumers[c as usize].topic;
-        let ordered = self.topics[topic as usize].retry.ordered;
+        let ordered = self.topics[topic as usize].ordered;
         // In order, one delivery of a partition at a time: a call carries one.
         let per_call = if ordered { 1 } else { self.call_size(topic) };
         // A partition in failover or replay is not consumed (cluster only).
