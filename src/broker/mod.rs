@@ -104,20 +104,21 @@ struct Ref {
     generation: u32,
 }
 
-/// A topic. Laid out in declaration order from a cache line's start: what a publish, a
-/// dispatch and a call's end read is the first two lines (the fan-out list and policies, then
-/// the counts); the retry policy, read when an attempt fails, and the per-partition figures
-/// follow, and the arrival order (DropOldest only) last. With thousands of topics the records
-/// no longer fit the caches; Rust's own order had spread these fields over four lines.
+/// A topic. Laid out in declaration order from a cache line's start: the first line is what
+/// only a publish reads (the fan-out list, the strategy, the count of messages admitted), the
+/// second what a call's end reads too (pending and in-flight counts, queue length and bound,
+/// whether retries are ordered), so that a call's end reads one line; the retry policy, read
+/// when an attempt fails, and the per-partition figures follow, and the arrival order
+/// (DropOldest only) last. With thousands of topics the records no longer fit the caches;
+/// Rust's own order had spread these fields over four lines.
 #[repr(C, align(64))]
 struct Topic {
     /// Registered consumers (subscribers, then groups), in index order: the fan-out order.
     consumers: partition::Fanout,
-    queue: QueuePolicy,
     delivery: Strategy,
     /// Messages admitted.
     accepted: u64,
-    /// Non-terminal deliveries.
+    /// Non-terminal deliveries: the second line starts here.
     pending: u64,
     /// Messages with at least one queued delivery.
     queue_len: u32,
@@ -135,6 +136,9 @@ struct Topic {
     /// acknowledgement reads: the retry policy's own line is read only when an attempt fails
     /// (10 000 topics: a second-level miss a message).
     ordered: bool,
+    /// Its bound, read by a publish and, for DropOldest, whenever a message leaves the
+    /// queue (at a call's end, the next one is dispatched).
+    queue: QueuePolicy,
     retry: RetryPolicy,
     /// Per partition: messages accepted and queue length.
     parts: Vec<partition::PartStats>,
@@ -235,6 +239,11 @@ struct Consumer {
     /// Its topic's retries are ordered (`RetryPolicy::ordered`, fixed for a run), kept here
     /// so that a dispatch need not read the topic's retry policy.
     ordered: bool,
+    /// Its topic delivers at once (`Strategy::Immediate`; a swap sets it for every consumer
+    /// of the topic), kept here so that the dispatch at a call's end need not read the
+    /// topic's first line, which holds the strategy (10 000 topics: a second-level miss a
+    /// message; the end reads only the second).
+    immediate: bool,
     topic: u32,
     /// Its queue, one part per partition of its topic. The fields above and the first part
     /// are the record's first cache line, all that a fan-out or a dispatch of a subscriber of
@@ -542,6 +551,8 @@ impl Broker {
                 single: c < cfg.subscribers.len()
                     && cfg.topics[cfg.consumer_topic(c) as usize].partitions == 1,
                 ordered: cfg.topics[cfg.consumer_topic(c) as usize].retry.ordered,
+                immediate: cfg.topics[cfg.consumer_topic(c) as usize].delivery
+                    == Strategy::Immediate,
                 members: Vec::new(),
                 group: c.checked_sub(cfg.subscribers.len()).map(|g| GroupRuntime {
                     assign: cfg.groups[g].assign,

@@ -28,12 +28,18 @@ pub enum Stage {
     Now,
 }
 
-/// The two lines of a topic's record that a publish, a dispatch and a call's end read (see
-/// `Topic`), not its retry policy and what follows.
+/// The two lines of a topic's record that a publish reads (see `Topic`), not its retry policy
+/// and what follows.
 #[inline(always)]
 fn hint_topic(t: &super::Topic) {
     hint(&t.consumers);
-    hint(&t.accepted);
+    hint_topic_end(t);
+}
+
+/// The one line of a topic's record that a call's end reads (see `Topic`).
+#[inline(always)]
+fn hint_topic_end(t: &super::Topic) {
+    hint(&t.pending);
 }
 
 impl Broker {
@@ -92,7 +98,7 @@ impl Broker {
                 }
                 let s = self.subs.get(c.sub as usize)?;
                 if let Some(t) = self.topics.get(s.topic as usize) {
-                    hint_topic(t);
+                    hint_topic_end(t);
                 }
                 return Some((s.topic, c.sub));
             }
@@ -127,7 +133,7 @@ impl Broker {
                 }
                 let s = self.subs.get(sub as usize)?;
                 if let Some(t) = self.topics.get(s.topic as usize) {
-                    hint_topic(t);
+                    hint_topic_end(t);
                 }
                 return Some((s.topic, sub));
             }

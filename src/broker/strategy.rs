@@ -131,6 +131,10 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let from = self.topics[topic as usize].delivery;
         self.topics[topic as usize].delivery = to;
+        // Every consumer of the topic, registered or not (one may register later).
+        for c in self.consumers.iter_mut().filter(|c| c.topic == topic) {
+            c.immediate = to == Strategy::Immediate;
+        }
         cx.emit(Event::topic(
             cx.now(),
             topic,
@@ -212,8 +216,12 @@ impl Broker {
         if self.dur.is_some() || !s.direct || now < s.down_until {
             return DispatchKind::Loop;
         }
-        if consumer.ordered || self.topics[consumer.topic as usize].delivery != Strategy::Immediate
-        {
+        debug_assert_eq!(
+            consumer.immediate,
+            self.topics[consumer.topic as usize].delivery == Strategy::Immediate,
+            "a consumer's copy of its topic's strategy is stale"
+        );
+        if consumer.ordered || !consumer.immediate {
             return DispatchKind::Loop;
         }
         DispatchKind::Direct
