@@ -146,32 +146,29 @@ struct Topic {
     order: VecDeque<Ref>,
 }
 
-/// A subscriber. Laid out in declaration order from a cache line's start: what a call's
-/// start and end read is the first two lines (its distributions and slot counts, then its
-/// flags, consumer and waiting calls), then its service stream from the third (its buffer
-/// lines aligned), and last the ack timeout, which a direct call never reads. With 1 000
-/// subscribers the records no longer fit the second-level cache; Rust's own order had put
-/// these fields on three lines and the stream's buffer across line boundaries.
+/// A subscriber. Laid out in declaration order from a cache line's start: the first line is
+/// all that a direct call's start and end read (its service distribution, constant network
+/// latency, slot counts, outage end and flags); the second what other calls read (a drawn
+/// latency, the failure threshold, its group, the ack timeout); its service stream from the
+/// third (its buffer lines aligned); and last the calls waiting for a worker, which a direct
+/// call never has. With 1 000 subscribers the records no longer fit the second-level cache;
+/// Rust's own order had put the first line's fields on three lines and the stream's buffer
+/// across line boundaries.
 #[repr(C, align(64))]
 struct Sub {
     service: Dist,
-    latency: Dist,
+    /// Its network latency when constant (most subscribers), so that a call reads it from
+    /// this line; [`LATENCY_DRAWN`] when drawn from `latency`.
+    latency_ns: u64,
     /// Calls in flight.
     busy: u32,
-    /// The most calls it had in flight at once.
-    busy_peak: u32,
     /// Workers busy now.
     working: u32,
     concurrency: u32,
-    /// Its failure probability, as the threshold its failure draw is compared with.
-    failure: Chance,
+    /// The most calls it had in flight at once.
+    busy_peak: u32,
     /// Calls started before this instant fail (outage window).
     down_until: SimTime,
-    /// The consumer it takes deliveries from: itself, or its group.
-    consumer: u32,
-    topic: u32,
-    /// Handlers working at once; calls beyond them wait inside the subscriber.
-    workers: u32,
     active: bool,
     /// Its failure stream is ever drawn from: a failure rate above zero now or set by the
     /// timeline. A subscriber that can never fail skips the draw; its stream is read by
@@ -182,12 +179,35 @@ struct Sub {
     /// take (none waits for one, by the record), and no crash in the timeline (a crash finds
     /// its calls in flight by their records).
     direct: bool,
-    /// Calls received but waiting for a worker, oldest first.
-    waiting: VecDeque<u32>,
+    /// It is its own consumer (not a group's member): `consumer` is its own index, and a
+    /// call's end need not read it from the second line.
+    own: bool,
+    latency: Dist,
+    /// Its failure probability, as the threshold its failure draw is compared with.
+    failure: Chance,
+    /// The consumer it takes deliveries from: itself, or its group.
+    consumer: u32,
+    topic: u32,
+    /// Handlers working at once; calls beyond them wait inside the subscriber.
+    workers: u32,
+    ack_timeout: Option<SimDuration>,
     /// Its service times' stream: drawn at every call in nearly every run, so kept here, in
     /// the lines the call reads anyway; its other sources are in [`SubStreams`].
     rng_service: Stream,
-    ack_timeout: Option<SimDuration>,
+    /// Calls received but waiting for a worker, oldest first.
+    waiting: VecDeque<u32>,
+}
+
+/// In `Sub::latency_ns`: the latency is drawn (a span is at most `DURATION_NS_MAX`, so no
+/// constant is this).
+const LATENCY_DRAWN: u64 = u64::MAX;
+
+impl Sub {
+    /// The consumer it takes deliveries from (`consumer`, read only for a group's member).
+    #[inline(always)]
+    fn consumer_of(&self, sub: u32) -> u32 {
+        if self.own { sub } else { self.consumer }
+    }
 }
 
 /// The subscribers' random streams other than the service stream: one array per source,
@@ -515,6 +535,10 @@ impl Broker {
                 .enumerate()
                 .map(|(i, s)| Sub {
                     topic: s.topic,
+                    latency_ns: match s.latency {
+                        Dist::Const(d) => d.0,
+                        _ => LATENCY_DRAWN,
+                    },
                     latency: s.latency,
                     service: s.service,
                     failure: Chance::new(s.failure_rate),
@@ -540,6 +564,7 @@ impl Broker {
                     consumer: s
                         .group
                         .map_or(i as u32, |g| (cfg.subscribers.len() as u32) + g),
+                    own: s.group.is_none(),
                     rng_service: Stream::new(cfg.seed, &format!("sub/{}/service", s.name)),
                 })
                 .collect::<Vec<_>>();
@@ -1120,7 +1145,7 @@ impl Broker {
         self.free_calls.push(call);
         let s = &mut self.subs[sub as usize];
         s.busy -= 1;
-        let consumer = s.consumer;
+        let consumer = s.consumer_of(sub);
         if had_worker {
             s.working -= 1;
             if let Some(next) = s.waiting.pop_front() {
@@ -1155,7 +1180,7 @@ impl Broker {
             s.waiting.is_empty(),
             "a direct subscriber's calls never wait"
         );
-        let consumer = s.consumer;
+        let consumer = s.consumer_of(sub);
         self.dispatch(cx, consumer)
     }
 

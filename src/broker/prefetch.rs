@@ -43,14 +43,15 @@ fn hint_topic_end(t: &super::Topic) {
 }
 
 impl Broker {
-    /// The fields of subscriber `sub`'s record that a call's start and end read, and its
-    /// service stream, whose next draw may be in any of its buffer's lines.
+    /// The lines of subscriber `sub`'s record that a call's start and end read (the second
+    /// only for a call that is not direct, a drawn latency or a failure draw: asked for too,
+    /// since which it will be is in the first), and its service stream, whose next draw may
+    /// be in any of its buffer's lines.
     #[inline(always)]
     fn hint_sub(&self, sub: u32) {
         if let Some(s) = self.subs.get(sub as usize) {
-            hint(&s.busy);
-            hint(&s.waiting);
             hint(&s.service);
+            hint(&s.latency);
             hint(&s.rng_service);
         }
     }
@@ -96,11 +97,11 @@ impl Broker {
                 if let Some(r) = self.next_ready(c.sub) {
                     hint(r);
                 }
-                let s = self.subs.get(c.sub as usize)?;
-                if let Some(t) = self.topics.get(s.topic as usize) {
+                let topic = self.topic_of_sub(c.sub)?;
+                if let Some(t) = self.topics.get(topic as usize) {
                     hint_topic_end(t);
                 }
-                return Some((s.topic, c.sub));
+                return Some((topic, c.sub));
             }
             Stage::Now => self.hint_next_ready(c.sub),
         }
@@ -131,11 +132,11 @@ impl Broker {
                 if let Some(r) = self.next_ready(sub) {
                     hint(r);
                 }
-                let s = self.subs.get(sub as usize)?;
-                if let Some(t) = self.topics.get(s.topic as usize) {
+                let topic = self.topic_of_sub(sub)?;
+                if let Some(t) = self.topics.get(topic as usize) {
                     hint_topic_end(t);
                 }
-                return Some((s.topic, sub));
+                return Some((topic, sub));
             }
             Stage::Now => self.hint_next_ready(sub),
         }
@@ -208,6 +209,14 @@ impl Broker {
                 Some((topic, consumers.first().copied().unwrap_or(NONE)))
             }
         }
+    }
+
+    /// Subscriber `sub`'s topic, read from the consumer of the same index (its own, or the
+    /// one it would be outside its group: of the same topic), whose first line the look
+    /// ahead has asked for, rather than from the subscriber's second line.
+    #[inline(always)]
+    fn topic_of_sub(&self, sub: u32) -> Option<u32> {
+        Some(self.consumers.get(sub as usize)?.topic)
     }
 
     /// The entry consumer `c` would dispatch next (its first partition's).

@@ -401,11 +401,7 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         debug_assert_eq!(self.subs[sub as usize].topic, topic);
         let (service, attempt) = self.start_attempt(cx, sub, topic, d, ordered)?;
-        let latency = sample_of(
-            &self.subs[sub as usize].latency,
-            &mut self.rngs.latency,
-            sub,
-        );
+        let latency = self.call_latency(sub);
         let s = &mut self.subs[sub as usize];
         s.busy += 1;
         s.busy_peak = s.busy_peak.max(s.busy);
@@ -423,6 +419,17 @@ impl Broker {
             },
         );
         Ok(())
+    }
+
+    /// Subscriber `sub`'s network latency for a call: its constant, from the record's first
+    /// line, or a draw from its distribution and its latency stream.
+    #[inline(always)]
+    fn call_latency(&mut self, sub: u32) -> SimDuration {
+        let s = &self.subs[sub as usize];
+        if s.latency_ns != super::LATENCY_DRAWN {
+            return SimDuration(s.latency_ns);
+        }
+        sample_of(&s.latency, &mut self.rngs.latency, sub)
     }
 
     #[inline]
@@ -558,11 +565,7 @@ impl Broker {
         } else {
             self.start_attempts(cx, call, sub, topic, n, ordered)?
         };
-        let latency = sample_of(
-            &self.subs[sub as usize].latency,
-            &mut self.rngs.latency,
-            sub,
-        );
+        let latency = self.call_latency(sub);
         let s = &mut self.subs[sub as usize];
         s.busy += 1;
         s.busy_peak = s.busy_peak.max(s.busy);

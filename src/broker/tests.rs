@@ -1099,8 +1099,21 @@ fn hot_fields_share_their_cache_lines() {
     assert!(offset_of!(Topic, queue) + size_of::<crate::config::QueuePolicy>() <= 128);
     assert!(offset_of!(Topic, ordered) < 128 && offset_of!(Topic, batch_epoch) + 4 <= 128);
     assert_eq!(align_of::<Sub>(), 64);
-    assert!(offset_of!(Sub, waiting) + size_of::<std::collections::VecDeque<u32>>() <= 128);
-    assert!(offset_of!(Sub, direct) < 128 && offset_of!(Sub, service) < 64);
+    // All that a direct call reads in the first line; then the rest of a call's fields.
+    for end in [
+        offset_of!(Sub, service) + size_of::<crate::config::Dist>(),
+        offset_of!(Sub, latency_ns) + 8,
+        offset_of!(Sub, busy_peak) + 4,
+        offset_of!(Sub, down_until) + 8,
+        offset_of!(Sub, own) + 1,
+    ] {
+        assert!(
+            end <= 64,
+            "a direct call's field of a subscriber ends at byte {end}"
+        );
+    }
+    assert_eq!(offset_of!(Sub, latency), 64);
+    assert!(offset_of!(Sub, ack_timeout) + size_of::<Option<crate::time::SimDuration>>() <= 128);
     assert_eq!(offset_of!(Sub, rng_service), 128);
     // A delivery and its slot's generation and link: half a line, never across two.
     assert_eq!(size_of::<super::Delivery>(), 24);
