@@ -78,7 +78,7 @@ impl Broker {
             }
         }
         // Calls waiting for one of its workers will never start: end them now.
-        let waiting = std::mem::take(&mut self.subs[sub as usize].waiting);
+        let waiting = std::mem::take(&mut self.waiting[sub as usize]);
         for call in waiting {
             cx.sched
                 .after(crate::time::SimDuration::ZERO, SimEvent::CallDone(call));

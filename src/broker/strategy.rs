@@ -581,7 +581,7 @@ impl Broker {
         let waits = s.working >= s.workers;
         let cost = c.cost;
         if waits {
-            s.waiting.push_back(call);
+            self.waiting[sub as usize].push_back(call);
         } else {
             self.begin_work(cx, call);
         }

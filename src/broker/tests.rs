@@ -1115,6 +1115,8 @@ fn hot_fields_share_their_cache_lines() {
     assert_eq!(offset_of!(Sub, latency), 64);
     assert!(offset_of!(Sub, ack_timeout) + size_of::<Option<crate::time::SimDuration>>() <= 128);
     assert_eq!(offset_of!(Sub, rng_service), 128);
+    // Seven lines: not a power of two apart (see `Sub`).
+    assert_eq!(size_of::<Sub>(), 448);
     // A delivery and its slot's generation and link: half a line, never across two.
     assert_eq!(size_of::<super::Delivery>(), 24);
 }
