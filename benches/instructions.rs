@@ -12,7 +12,7 @@
 //! 1 000 subscribers of one topic and 10 000 topics (shortened to 40 ms of publishing, about
 //! 320 000 messages), under valgrind's cache model (cachegrind: 32 KiB first level, and a
 //! 1 MiB last level standing for this machine's second-level cache), and prints cache misses
-//! per delivery, loading subtracted. Their wall time is memory's, and moves with the
+//! per delivery, loading subtracted, with and without the observers. Their wall time is memory's, and moves with the
 //! machine's other work by more than a layout change would; the model's misses do not.
 //!
 //! A regression guard: `-- --check` compares each workload's instructions per message, as a
@@ -51,14 +51,24 @@ type Shape = (u32, u32, u64);
 const SUBSCRIBERS_1000: Shape = (1, 1_000, 1_250);
 const TOPICS_10000: Shape = (10_000, 1, 40);
 
-/// The cache workloads, each with the child that only loads its scenario (subtracted).
-const CACHE_WORKLOADS: [(Workload, Workload); 2] = [
+/// The cache workloads, each with the child that only loads its scenario (subtracted). The
+/// `broker_` rows run the same shapes without observers: what the broker's own records miss,
+/// the rest of the `sim_` row being the metrics' and time series' records (not guarded).
+const CACHE_WORKLOADS: [(Workload, Workload); 4] = [
     (
         ("sim_1000_subscribers", || run_shape(SUBSCRIBERS_1000)),
         ("load_1000_subscribers", || load_shape(SUBSCRIBERS_1000)),
     ),
     (
+        ("broker_1000_subscribers", || run_bare(SUBSCRIBERS_1000)),
+        ("load_1000_subscribers", || load_shape(SUBSCRIBERS_1000)),
+    ),
+    (
         ("sim_10000_topics", || run_shape(TOPICS_10000)),
+        ("load_10000_topics", || load_shape(TOPICS_10000)),
+    ),
+    (
+        ("broker_10000_topics", || run_bare(TOPICS_10000)),
         ("load_10000_topics", || load_shape(TOPICS_10000)),
     ),
 ];
@@ -71,6 +81,13 @@ fn shape_config((topics, subs, publish_ms): Shape) -> pubsub_sim::config::Config
 /// Runs a shape in memory as the scaling bench does; returns its deliveries.
 fn run_shape(shape: Shape) -> u64 {
     common::simulate_counts(&shape_config(shape)).1
+}
+
+/// Runs a shape without observers; returns its deliveries (every accepted message reaches
+/// each subscriber of its topic: no failures, and the run drains).
+fn run_bare(shape: Shape) -> u64 {
+    let (_, subs, _) = shape;
+    common::simulate_bare(&shape_config(shape)) * u64::from(subs)
 }
 
 fn load_shape(shape: Shape) -> u64 {
@@ -140,7 +157,7 @@ fn cache_report() -> Vec<(String, f64)> {
     println!();
     println!("cache misses (cachegrind's model: 32 KiB D1, 1 MiB last level; loading subtracted)");
     println!(
-        "{:<22} {:>11} {:>14} {:>14} {:>12} {:>12}",
+        "{:<24} {:>11} {:>14} {:>14} {:>12} {:>12}",
         "workload", "deliveries", "D1 misses", "L2 misses", "D1/delivery", "L2/delivery"
     );
     let mut figures = Vec::new();
@@ -152,7 +169,7 @@ fn cache_report() -> Vec<(String, f64)> {
         let l2 = run.last.saturating_sub(setup.last);
         let (l1_per, l2_per) = (l1 as f64 / deliveries, l2 as f64 / deliveries);
         println!(
-            "{name:<22} {:>11} {l1:>14} {l2:>14} {l1_per:>12.2} {l2_per:>12.2}",
+            "{name:<24} {:>11} {l1:>14} {l2:>14} {l1_per:>12.2} {l2_per:>12.2}",
             run.deliveries
         );
         figures.push((format!("{name}_l1"), l1_per));
