@@ -968,11 +968,23 @@ impl Broker {
     /// partition (read while it is at hand).
     #[inline(always)]
     fn unqueue_message(&mut self, mi: u32) -> (u32, u64, u32) {
+        let topic = self.msgs.get(mi).topic;
+        self.unqueue_message_of(mi, topic)
+    }
+
+    /// [`Broker::unqueue_message`] for a message of `topic`, known to the caller: the topic's
+    /// record is then found without waiting for the message's.
+    #[inline(always)]
+    fn unqueue_message_of(&mut self, mi: u32, topic: u32) -> (u32, u64, u32) {
         let msg = self.msgs.get_mut(mi);
+        debug_assert_eq!(
+            msg.topic, topic,
+            "a consumer's queue holds another topic's message"
+        );
         msg.queued -= 1;
-        let fields = (msg.topic, msg.id, msg.partition);
+        let fields = (topic, msg.id, msg.partition);
         if msg.queued == 0 {
-            let topic = msg.topic as usize;
+            let topic = topic as usize;
             let t = &mut self.topics[topic];
             t.queue_len -= 1;
             if t.partitions > 1 {
