@@ -535,7 +535,14 @@ impl<E: Copy> Scheduler<E> {
                     // The next level's group is one of the four below these children, side
                     // by side: asked for now, it is on its way while this level is compared.
                     let below = ARITY * first + 1;
-                    if let Some(next) = entries.get(below..(below + ARITY * ARITY).min(n)) {
+                    // A full set of grandchildren (all but the last levels) has a size known
+                    // when compiling: its lines are asked for without a loop.
+                    if let Some(next) = entries
+                        .get(below..below + ARITY * ARITY)
+                        .and_then(|g| <&[Entry<E>; ARITY * ARITY]>::try_from(g).ok())
+                    {
+                        crate::cache::hint(next);
+                    } else if let Some(next) = entries.get(below..n) {
                         crate::cache::hint_slice(next);
                     }
                 }
