@@ -10,6 +10,14 @@ const HINT_AHEAD: usize = 8;
 /// Entries a bucket holds; a push to a full bucket goes to the heap instead.
 const BUCKET_MAX: u8 = 2;
 
+/// A bucket's entries, sorted largest key first: one cache line with the simulator's
+/// 32-byte entries, starting one. Unaligned (the array's allocation lies at any multiple of
+/// 16 bytes), most buckets straddled two lines, and a push or pop touched both (1 000
+/// subscribers, whose queue is a ring: −4% second-level misses in the cache model).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket<E>([Entry<E>; BUCKET_MAX as usize]);
+
 /// A ring of `buckets` buckets of `2^shift` ns each, the first at day `cur` (a day is a
 /// time `>> shift`): an entry whose day lies in `[cur, cur + buckets)` may be held in the
 /// bucket `day % buckets`, sorted there largest key first. Every entry held has a day at or
@@ -17,7 +25,7 @@ const BUCKET_MAX: u8 = 2;
 /// buckets from `cur` on are in time order.
 pub(super) struct Wheel<E> {
     /// Per bucket: its entries, largest key first (`fill` of them are meaningful).
-    slots: Vec<[Entry<E>; BUCKET_MAX as usize]>,
+    slots: Vec<Bucket<E>>,
     /// Per bucket: how many entries it holds. Apart from `slots`, so that looking for the
     /// next non-empty bucket reads 64 buckets per cache line.
     fill: Vec<u8>,
@@ -48,7 +56,7 @@ impl<E: Copy> Wheel<E> {
     pub(super) fn new(shift: u32, buckets: u64, now: u64, filler: Entry<E>) -> Wheel<E> {
         debug_assert!(buckets.is_power_of_two());
         Wheel {
-            slots: vec![[filler; BUCKET_MAX as usize]; buckets as usize],
+            slots: vec![Bucket([filler; BUCKET_MAX as usize]); buckets as usize],
             fill: vec![0; buckets as usize],
             shift,
             buckets,
@@ -79,7 +87,7 @@ impl<E: Copy> Wheel<E> {
             return Err(e);
         }
         let b = (day & (self.buckets - 1)) as usize;
-        let (Some(fill), Some(slot)) = (self.fill.get_mut(b), self.slots.get_mut(b)) else {
+        let (Some(fill), Some(Bucket(slot))) = (self.fill.get_mut(b), self.slots.get_mut(b)) else {
             return Err(e);
         };
         match *fill {
@@ -117,7 +125,7 @@ impl<E: Copy> Wheel<E> {
     /// The smallest entry of bucket `b` (which holds one).
     #[inline(always)]
     pub(super) fn smallest(&self, b: usize) -> &Entry<E> {
-        &self.slots[b][usize::from(self.fill[b]) - 1]
+        &self.slots[b].0[usize::from(self.fill[b]) - 1]
     }
 
     /// Removes and returns the smallest entry of bucket `b` (which holds one).
@@ -131,7 +139,7 @@ impl<E: Copy> Wheel<E> {
         }
         self.fill[b] -= 1;
         self.len -= 1;
-        self.slots[b][usize::from(self.fill[b])]
+        self.slots[b].0[usize::from(self.fill[b])]
     }
 
     /// The three smallest entries held, smallest first (fewer when fewer are held).
@@ -144,7 +152,7 @@ impl<E: Copy> Wheel<E> {
         let mask = self.buckets - 1;
         while found < 3.min(self.len) {
             let b = (day & mask) as usize;
-            for e in self.slots[b][..usize::from(self.fill[b])].iter().rev() {
+            for e in self.slots[b].0[..usize::from(self.fill[b])].iter().rev() {
                 if found < 3 {
                     out[found] = Some(e);
                     found += 1;
@@ -158,9 +166,22 @@ impl<E: Copy> Wheel<E> {
     /// Moves every entry held to `out` (in no particular order) and empties the wheel.
     pub(super) fn drain_into(&mut self, out: &mut Vec<Entry<E>>) {
         for (slot, fill) in self.slots.iter().zip(&mut self.fill) {
-            out.extend_from_slice(&slot[..usize::from(*fill)]);
+            out.extend_from_slice(&slot.0[..usize::from(*fill)]);
             *fill = 0;
         }
         self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bucket;
+    use crate::event::SimEvent;
+
+    /// A bucket of the simulator's events is one cache line and starts one.
+    #[test]
+    fn a_bucket_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Bucket<SimEvent>>(), 64);
+        assert_eq!(std::mem::align_of::<Bucket<SimEvent>>(), 64);
     }
 }
