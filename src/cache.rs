@@ -32,6 +32,17 @@ pub fn hint_slice<T>(s: &[T]) {
     }
 }
 
+/// [`hint`] for the `N` values of `T` from `p`, which may lie past the end of their array: a
+/// hint reads nothing and cannot fault, so a look ahead near an array's end needs no bounds
+/// check, and `N` known when compiling leaves no loop. `p` is expected to start a line.
+#[inline(always)]
+pub fn hint_run<T, const N: usize>(p: *const T) {
+    let start = p.cast::<u8>();
+    for k in 0..(N * std::mem::size_of::<T>()).div_ceil(LINE) {
+        hint_ptr(start.wrapping_add(k * LINE));
+    }
+}
+
 /// The cache line size of the processors the simulator is tuned for.
 const LINE: usize = 64;
 

@@ -410,22 +410,34 @@ impl<E: Copy> Scheduler<E> {
             self.heap.reserve(self.heap.len() + 2);
             self.realign();
         }
-        self.heap.push(Slot(new));
+        // Room at the end, as a copy of the last slot made in place: a new slot built here
+        // would be an aligned value in the frame, which makes a function realign its stack.
+        match self.heap.len() {
+            0 => return self.heap_push_first(new),
+            n => self.heap.extend_from_within(n - 1..),
+        }
         let entries = &mut self.heap[self.off..];
         let mut i = entries.len() - 1;
         // As in the sorted layout: the new key is the larger one exactly when its time is not
-        // earlier (its sequence number is the largest).
+        // earlier (its sequence number is the largest). Entries move as `Entry`s, not slots.
         let time = new.time;
         while i > 0 {
             let parent = (i - 1) / ARITY;
-            let p = entries[parent];
-            if p.0.time <= time {
+            let p = entries[parent].0;
+            if p.time <= time {
                 break;
             }
-            entries[i] = p;
+            entries[i].0 = p;
             i = parent;
         }
-        entries[i] = Slot(new);
+        entries[i].0 = new;
+    }
+
+    /// [`Scheduler::heap_push`] into an empty array.
+    #[cold]
+    #[inline(never)]
+    fn heap_push_first(&mut self, new: Entry<E>) {
+        self.heap.push(Slot(new));
     }
 
     /// Places the heap so that the children of each node, four 32-byte entries from index
@@ -580,9 +592,10 @@ impl<E: Copy> Scheduler<E> {
     #[inline]
     fn heap_pop(&mut self) -> Entry<E> {
         let top = self.heap[self.off].0;
-        let Some(Slot(last)) = self.heap.pop() else {
+        let Some(last) = self.heap.last().map(|s| s.0) else {
             unreachable!("the heap has a root")
         };
+        self.heap.truncate(self.heap.len() - 1);
         let n = self.heap.len() - self.off;
         if n > 0 {
             let entries = &mut self.heap[self.off..];
@@ -590,20 +603,16 @@ impl<E: Copy> Scheduler<E> {
             let mut i = 0;
             loop {
                 let first = ARITY * i + 1;
-                if large {
+                let below = ARITY * first + 1;
+                if large && below < n {
                     // The next level's group is one of the four below these children, side
                     // by side: asked for now, it is on its way while this level is compared.
-                    let below = ARITY * first + 1;
-                    // A full set of grandchildren (all but the last levels) has a size known
-                    // when compiling: its lines are asked for without a loop.
-                    if let Some(next) = entries
-                        .get(below..below + ARITY * ARITY)
-                        .and_then(|g| <&[Slot<E>; ARITY * ARITY]>::try_from(g).ok())
-                    {
-                        crate::cache::hint(next);
-                    } else if let Some(next) = entries.get(below..n) {
-                        crate::cache::hint_slice(next);
-                    }
+                    // Sixteen entries, eight lines from a line's start (see `realign`); at
+                    // the last level with any, they may run past the heap's end, which a
+                    // hint may name. A known count leaves no loop.
+                    crate::cache::hint_run::<_, { ARITY * ARITY }>(
+                        entries.as_ptr().wrapping_add(below),
+                    );
                 }
                 let child = if let Some(group) = entries.get(first..first + ARITY) {
                     // A full group (all but the last): a fixed tournament, no loop.
@@ -613,7 +622,7 @@ impl<E: Copy> Scheduler<E> {
                 } else {
                     break;
                 };
-                entries[i] = entries[child];
+                entries[i].0 = entries[child].0;
                 i = child;
             }
             while i > 0 {
@@ -621,10 +630,10 @@ impl<E: Copy> Scheduler<E> {
                 if entries[parent].0.key() < last.key() {
                     break;
                 }
-                entries[i] = entries[parent];
+                entries[i].0 = entries[parent].0;
                 i = parent;
             }
-            entries[i] = Slot(last);
+            entries[i].0 = last;
         }
         top
     }
