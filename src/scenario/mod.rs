@@ -280,12 +280,9 @@ impl Ctx<'_> {
                     format!("subscriber `{}` is declared twice", sub.id),
                 ));
             }
-            self.topic_ref(
-                topics,
-                &sub.topic,
-                &["subscribers", &q, "topic"],
-                &format!("subscriber `{}`", sub.id),
-            )?;
+            self.topic_ref(topics, &sub.topic, &["subscribers", &q, "topic"], || {
+                format!("subscriber `{}`", sub.id)
+            })?;
             if let Some(w) = sub.workers
                 && w.0 > sub.concurrency.0
             {
@@ -309,14 +306,17 @@ impl Ctx<'_> {
         Ok(subs)
     }
 
+    /// The index of topic `name`, or an error naming `what` refers to it (made only then: a
+    /// scenario with 10 000 publishers formatted 10 000 texts for no error).
     fn topic_ref(
         &self,
         topics: &BTreeMap<String, u32>,
         name: &values::Name,
         anchors: &[&str],
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> Result<u32, InputError> {
         topics.get(&name.0).copied().ok_or_else(|| {
+            let what = what();
             let mut a = anchors.to_vec();
             let q = quoted(&name.0);
             a.push(&q);
@@ -510,26 +510,23 @@ impl Ctx<'_> {
                 p.id.as_ref()
                     .map(|n| n.0.clone())
                     .unwrap_or_else(|| format!("{}#{i}", p.topic));
-            let q = quoted(&p.topic.0);
-            let anchors: Vec<String> = match &p.id {
-                Some(id) => vec!["publishers".into(), quoted(&id.0)],
-                None => vec!["publishers".into(), q.clone()],
+            // An error's place: the publisher's entry (by its id, else its topic), then
+            // `field`. Made only for an error, like its text.
+            let err = |field: &[&str], message: String| {
+                let entry = quoted(p.id.as_ref().map_or(&p.topic.0, |id| &id.0));
+                self.err(&[&["publishers", entry.as_str()], field].concat(), message)
             };
-            let anchors: Vec<&str> = anchors.iter().map(String::as_str).collect();
             if names.insert(name.clone(), ()).is_some() {
-                return Err(self.err(&anchors, format!("publisher `{name}` is declared twice")));
+                return Err(err(&[], format!("publisher `{name}` is declared twice")));
             }
-            let topic = self.topic_ref(
-                topics,
-                &p.topic,
-                &["publishers"],
-                &format!("publisher `{name}`"),
-            )?;
+            let topic = self.topic_ref(topics, &p.topic, &["publishers"], || {
+                format!("publisher `{name}`")
+            })?;
             let from = SimTime(p.from.0.0);
             let until = p.until.map_or(end, |u| SimTime(u.0.0));
             if until > end {
-                return Err(self.err(
-                    &[&anchors[..], &["until"]].concat(),
+                return Err(err(
+                    &["until"],
                     format!(
                         "publisher `{name}`: `until` ({}) is after the scenario's duration ({})",
                         SimDuration(until.0),
@@ -538,8 +535,8 @@ impl Ctx<'_> {
                 ));
             }
             if from >= until {
-                return Err(self.err(
-                    &[&anchors[..], &["from"]].concat(),
+                return Err(err(
+                    &["from"],
                     format!(
                         "publisher `{name}`: `from` ({}) must be before `until` ({})",
                         SimDuration(from.0),
@@ -552,7 +549,13 @@ impl Ctx<'_> {
                 ArrivalsSpec::Constant { rate } => Arrivals::Constant(rate.0),
                 ArrivalsSpec::Burst { at, count } => {
                     if SimTime(at.0.0) >= end {
-                        return Err(self.err(&[&anchors[..], &["at"]].concat(), format!("publisher `{name}`: the burst at {} is not before the scenario's duration ({})", at.0, s.duration.0)));
+                        return Err(err(
+                            &["at"],
+                            format!(
+                                "publisher `{name}`: the burst at {} is not before the scenario's duration ({})",
+                                at.0, s.duration.0
+                            ),
+                        ));
                     }
                     Arrivals::Burst {
                         at: SimTime(at.0.0),
@@ -561,7 +564,12 @@ impl Ctx<'_> {
                 }
                 ArrivalsSpec::Ramp { from_rate, to_rate } => {
                     if from_rate.0 == 0.0 && to_rate.0 == 0.0 {
-                        return Err(self.err(&[&anchors[..], &["Ramp"]].concat(), format!("publisher `{name}`: a ramp from 0 to 0 publishes nothing; give a positive rate")));
+                        return Err(err(
+                            &["Ramp"],
+                            format!(
+                                "publisher `{name}`: a ramp from 0 to 0 publishes nothing; give a positive rate"
+                            ),
+                        ));
                     }
                     Arrivals::Ramp {
                         from_rate: from_rate.0,
@@ -628,7 +636,7 @@ impl Ctx<'_> {
                 })
             };
             let topic = |name: &values::Name| {
-                self.topic_ref(topics, name, &["timeline"], "timeline action")
+                self.topic_ref(topics, name, &["timeline"], || "timeline action".into())
             };
             let node = |name: &values::Name| {
                 nodes.get(&name.0).copied().ok_or_else(|| {
