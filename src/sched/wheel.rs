@@ -10,7 +10,8 @@ const HINT_AHEAD: usize = 8;
 /// Entries a bucket holds; a push to a full bucket goes to the heap instead.
 const BUCKET_MAX: u8 = 2;
 
-/// A bucket's entries, sorted largest key first: one cache line with the simulator's
+/// A bucket's entries, in the order they came (the smaller key is found when read): one
+/// cache line with the simulator's
 /// 32-byte entries, starting one. Unaligned (the array's allocation lies at any multiple of
 /// 16 bytes), most buckets straddled two lines, and a push or pop touched both (1 000
 /// subscribers, whose queue is a ring: −4% second-level misses in the cache model).
@@ -20,11 +21,11 @@ struct Bucket<E>([Entry<E>; BUCKET_MAX as usize]);
 
 /// A ring of `buckets` buckets of `2^shift` ns each, the first at day `cur` (a day is a
 /// time `>> shift`): an entry whose day lies in `[cur, cur + buckets)` may be held in the
-/// bucket `day % buckets`, sorted there largest key first. Every entry held has a day at or
+/// bucket `day % buckets`, in the order they came. Every entry held has a day at or
 /// after `cur` and before `cur + buckets`, so each bucket holds one day's entries and the
 /// buckets from `cur` on are in time order.
 pub(super) struct Wheel<E> {
-    /// Per bucket: its entries, largest key first (`fill` of them are meaningful).
+    /// Per bucket: its entries, in the order they came (`fill` of them are meaningful).
     slots: Vec<Bucket<E>>,
     /// Per bucket: how many entries it holds. Apart from `slots`, so that looking for the
     /// next non-empty bucket reads 64 buckets per cache line.
@@ -77,8 +78,10 @@ impl<E: Copy> Wheel<E> {
     }
 
     /// Holds `e` if its day is in the ring and its bucket has room; else gives it back.
-    /// The new entry has the largest sequence number, so it is larger than an entry of its
-    /// bucket exactly when its time is not earlier.
+    /// Appended, not sorted in: sorting read the entry already there, and the bucket's line,
+    /// last touched a ring's turn before, is rarely in the first-level cache; a store does
+    /// not wait for the line where a load does, and a pop reads the line anyway (interleaved
+    /// pairs of runs: 1 000 subscribers −2%, 100 subscribers −6%, 1 000 topics −3%).
     #[inline(always)]
     pub(super) fn insert(&mut self, e: Entry<E>) -> Result<(), Entry<E>> {
         let day = e.time >> self.shift;
@@ -90,15 +93,12 @@ impl<E: Copy> Wheel<E> {
         let (Some(fill), Some(Bucket(slot))) = (self.fill.get_mut(b), self.slots.get_mut(b)) else {
             return Err(e);
         };
-        match *fill {
-            0 => slot[0] = e,
-            1 if e.time >= slot[0].time => {
-                slot[1] = slot[0];
-                slot[0] = e;
-            }
-            1 => slot[1] = e,
-            _ => return Err(e),
-        }
+        // Written without reading the bucket: its line is usually not in the cache, and a
+        // store does not wait for it where a load would.
+        let Some(at) = slot.get_mut(usize::from(*fill)) else {
+            return Err(e);
+        };
+        *at = e;
         *fill += 1;
         self.len += 1;
         Ok(())
@@ -125,7 +125,12 @@ impl<E: Copy> Wheel<E> {
     /// The smallest entry of bucket `b` (which holds one).
     #[inline(always)]
     pub(super) fn smallest(&self, b: usize) -> &Entry<E> {
-        &self.slots[b].0[usize::from(self.fill[b]) - 1]
+        let [first, second] = &self.slots[b].0;
+        if self.fill[b] == 2 && second.key() < first.key() {
+            second
+        } else {
+            first
+        }
     }
 
     /// Removes and returns the smallest entry of bucket `b` (which holds one).
@@ -137,9 +142,18 @@ impl<E: Copy> Wheel<E> {
         if let Some(slot) = self.slots.get(ahead) {
             crate::cache::hint(slot);
         }
-        self.fill[b] -= 1;
+        let fill = self.fill[b];
+        self.fill[b] = fill - 1;
         self.len -= 1;
-        self.slots[b].0[usize::from(self.fill[b])]
+        let [first, second] = &mut self.slots[b].0;
+        let e = *first;
+        if fill == 2 {
+            if second.key() < first.key() {
+                return *second;
+            }
+            *first = *second;
+        }
+        e
     }
 
     /// The three smallest entries held, smallest first (fewer when fewer are held).
@@ -152,7 +166,14 @@ impl<E: Copy> Wheel<E> {
         let mask = self.buckets - 1;
         while found < 3.min(self.len) {
             let b = (day & mask) as usize;
-            for e in self.slots[b].0[..usize::from(self.fill[b])].iter().rev() {
+            let [first, second] = &self.slots[b].0;
+            let in_order = match self.fill[b] {
+                0 => [None, None],
+                1 => [Some(first), None],
+                _ if second.key() < first.key() => [Some(second), Some(first)],
+                _ => [Some(first), Some(second)],
+            };
+            for e in in_order.into_iter().flatten() {
                 if found < 3 {
                     out[found] = Some(e);
                     found += 1;
