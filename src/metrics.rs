@@ -336,11 +336,7 @@ impl Latency {
     // is kept out of line so that this stays small.
     #[inline(always)]
     fn record(&mut self, ns: u64) {
-        let (sum, carried) = self.sum_lo.overflowing_add(ns);
-        self.sum_lo = sum;
-        if carried {
-            self.carry();
-        }
+        self.tally(ns);
         let i = self.shape.index(ns);
         // One test on the hot path: the array is empty while samples are listed.
         match self.counts.get_mut(i) {
@@ -352,6 +348,16 @@ impl Latency {
                 }
             }
             None => self.record_rare(i),
+        }
+    }
+
+    /// Sample `ns` into the sum and the largest.
+    #[inline(always)]
+    fn tally(&mut self, ns: u64) {
+        let (sum, carried) = self.sum_lo.overflowing_add(ns);
+        self.sum_lo = sum;
+        if carried {
+            self.carry();
         }
         // A branch: a new largest is rare after the first samples.
         if ns > self.max {
@@ -384,18 +390,11 @@ impl Latency {
     /// The same histogram either way: counts do not depend on the order of the samples.
     #[inline(always)]
     fn record_listed(&mut self, ns: u64) {
-        let (sum, carried) = self.sum_lo.overflowing_add(ns);
-        self.sum_lo = sum;
-        if carried {
-            self.carry();
-        }
+        self.tally(ns);
         if self.sparse.len() == SPARSE_MAX {
             self.fold();
         }
         self.sparse.push(self.shape.index(ns) as Listed);
-        if ns > self.max {
-            self.max = ns;
-        }
     }
 
     /// Moves the listed samples into the array, made or grown to hold them; the list keeps
