@@ -5,6 +5,7 @@ mod charts;
 mod cluster;
 mod examples;
 mod experiments;
+mod mutations;
 mod properties;
 mod snapshots;
 mod validate;
