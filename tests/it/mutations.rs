@@ -257,13 +257,8 @@ fn load_and_run(name: &str, text: &str, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-// A knob of the test harness, not an input of the simulation, so reading the environment is fine.
-#[allow(clippy::disallowed_methods)]
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64)
+    super::properties::cases_or(64)
 }
 
 proptest! {

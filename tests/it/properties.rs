@@ -480,13 +480,18 @@ fn run_once(text: &str, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Cases per property: `PROPTEST_CASES` when set, else `default`.
 // A knob of the test harness, not an input of the simulation, so reading the environment is fine.
 #[allow(clippy::disallowed_methods)]
-fn cases() -> u32 {
+pub fn cases_or(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(32)
+        .unwrap_or(default)
+}
+
+fn cases() -> u32 {
+    cases_or(32)
 }
 
 proptest! {
