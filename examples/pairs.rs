@@ -13,6 +13,10 @@
 //! own noise (README, Performance; `docs/performance-log.md` gives both for every change
 //! measured this way).
 
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::quartiles;
 use std::process::{Command, ExitCode, Stdio};
 
 /// Pairs run when none are asked for.
@@ -117,12 +121,4 @@ fn run(bin: &str, args: &[String]) -> Result<f64, String> {
         return Err(format!("`{bin} {}` failed: {status}", args.join(" ")));
     }
     Ok(secs)
-}
-
-/// The first quartile, the median and the third quartile of `xs` (not empty), each the
-/// sample at its rank (no interpolation).
-fn quartiles(xs: &mut [f64]) -> (f64, f64, f64) {
-    xs.sort_by(f64::total_cmp);
-    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
-    (at(0.25), at(0.5), at(0.75))
 }
