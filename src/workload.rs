@@ -92,7 +92,7 @@ pub fn mean_secs(dist: &Dist) -> f64 {
 /// A publisher's arrival process: yields publish instants in order.
 ///
 /// Laid out in declaration order from a cache line's start: what a publish reads (its topic,
-/// process, end and mean gap, and whether it draws keys) is the first line, and its arrival
+/// process, end, mean gap and next gap, and whether it draws keys) is the first line, and its arrival
 /// stream starts the second. With 10 000 topics the records no longer fit the caches; Rust's
 /// own order had put these fields on three lines of a 720-byte record.
 #[derive(Clone, Debug)]
@@ -109,8 +109,13 @@ pub struct Publisher {
     /// Message keys, from a stream of their own (adding keys does not move arrivals); `None`
     /// for a publisher without keys (most), which then reads no more than this word.
     keys: Option<Box<KeySampler>>,
-    from: SimTime,
+    /// Poisson arrivals: the gap to the publish after the next, drawn one publish ahead, so
+    /// that the draw is off the path from a publish to its successor's place in the queue
+    /// (as `Sub::service_next` is for calls). Only gaps are drawn from `rng`, in order, so
+    /// each gap is the one drawing at its publish gave.
+    gap_next: SimDuration,
     rng: Stream,
+    from: SimTime,
     /// Messages still to publish (bursts).
     burst_left: u64,
     /// Evenly spaced arrivals: the index of the next one (exact, no accumulated rounding).
@@ -167,7 +172,7 @@ impl Publisher {
             Arrivals::Burst { count, .. } => count,
             _ => 0,
         };
-        Publisher {
+        let mut publisher = Publisher {
             topic: cfg.topic,
             arrivals: cfg.arrivals,
             until: cfg.until,
@@ -183,7 +188,10 @@ impl Publisher {
             rng: Stream::new(seed, &format!("pub/{}/arrivals", cfg.name)),
             burst_left,
             constant_n: 0,
-        }
+            gap_next: SimDuration::ZERO,
+        };
+        publisher.gap_next = publisher.draw_gap();
+        publisher
     }
 
     /// The key of the message being published now, if its publisher has keys.
@@ -238,12 +246,23 @@ impl Publisher {
     fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
         match self.arrivals {
             Arrivals::Poisson(_) => {
-                let gap = SimDuration::from_ns_f64(self.rng.exp1() * self.gap_ns_mean);
+                let gap = self.gap_next;
+                self.gap_next = self.draw_gap();
                 self.before_until(now.after(gap))
             }
             Arrivals::Ramp { from_rate, to_rate } => self.next_ramp(now, from_rate, to_rate),
             Arrivals::Constant(_) | Arrivals::Burst { .. } => None,
         }
+    }
+
+    /// A Poisson publisher's next gap (none for other processes, whose streams it leaves
+    /// alone).
+    #[inline(always)]
+    fn draw_gap(&mut self) -> SimDuration {
+        if !matches!(self.arrivals, Arrivals::Poisson(_)) {
+            return SimDuration::ZERO;
+        }
+        SimDuration::from_ns_f64(self.rng.exp1() * self.gap_ns_mean)
     }
 
     /// Non-homogeneous Poisson by thinning (Lewis & Shedler): propose at the peak rate, keep a
@@ -294,6 +313,7 @@ mod tests {
             offset_of!(Publisher, until) + 8,
             offset_of!(Publisher, gap_ns_mean) + 8,
             offset_of!(Publisher, keys) + size_of::<Option<Box<KeySampler>>>(),
+            offset_of!(Publisher, gap_next) + 8,
         ] {
             assert!(end <= 64, "a publish's field ends at byte {end}");
         }

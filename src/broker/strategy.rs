@@ -214,9 +214,10 @@ impl Broker {
         if !(s.busy < s.concurrency && s.active) {
             return DispatchKind::Idle;
         }
-        if self.dur.is_some() || !s.direct || now < s.down_until {
+        if self.dur.is_some() || !s.direct {
             return DispatchKind::Loop;
         }
+        debug_assert!(now >= s.down_until, "a direct subscriber is never down");
         debug_assert_eq!(
             consumer.immediate,
             self.topics[consumer.topic as usize].delivery == Strategy::Immediate,
@@ -363,11 +364,16 @@ impl Broker {
     }
 
     /// A call of one delivery to `sub` starting now needs no call record: `sub` is direct
-    /// (see `Sub::direct`) and not in an outage (a refused call has its own path).
+    /// (see `Sub::direct`), which also means it is never in an outage (a refused call has its
+    /// own path).
     #[inline(always)]
     fn is_direct(&self, now: SimTime, sub: u32) -> bool {
         let s = &self.subs[sub as usize];
-        s.direct && now >= s.down_until
+        debug_assert!(
+            !s.direct || now >= s.down_until,
+            "a direct subscriber is never down"
+        );
+        s.direct
     }
 
     /// The first delivery of consumer `c`'s partition `p` still QUEUED, taken off the ready
@@ -508,7 +514,9 @@ impl Broker {
             key: NONE,
         });
         let s = &mut self.subs[sub as usize];
-        Ok((sample(&s.service, &mut s.rng_service), attempt))
+        let service = s.service_next;
+        s.service_next = sample(&s.service, &mut s.rng_service);
+        Ok((service, attempt))
     }
 
     /// The items of a call of several deliveries (a batch) go to DELIVERING; returns the sum

@@ -1104,7 +1104,7 @@ fn hot_fields_share_their_cache_lines() {
         offset_of!(Sub, service) + size_of::<crate::config::Dist>(),
         offset_of!(Sub, latency_ns) + 8,
         offset_of!(Sub, busy_peak) + 4,
-        offset_of!(Sub, down_until) + 8,
+        offset_of!(Sub, service_next) + 8,
         offset_of!(Sub, own) + 1,
     ] {
         assert!(
@@ -1113,7 +1113,7 @@ fn hot_fields_share_their_cache_lines() {
         );
     }
     assert_eq!(offset_of!(Sub, latency), 64);
-    assert!(offset_of!(Sub, ack_timeout) + size_of::<Option<crate::time::SimDuration>>() <= 128);
+    assert!(offset_of!(Sub, down_until) + 8 <= 128);
     assert_eq!(offset_of!(Sub, rng_service), 128);
     // Seven lines: not a power of two apart (see `Sub`).
     assert_eq!(size_of::<Sub>(), 448);
