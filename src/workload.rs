@@ -435,6 +435,26 @@ mod tests {
         assert!((n - 100_000.0).abs() < 1_600.0, "{n}");
     }
 
+    /// The gap drawn one publish ahead (`Publisher::gap_next`) is the gap drawing at the
+    /// publish gives: the instants are the arrival stream's draws in order, and the last
+    /// draw, made ahead for a publish past `until`, moves nothing.
+    #[test]
+    fn poisson_instants_are_the_streams_gaps_in_order() {
+        let times = all_times(publisher(Arrivals::Poisson(1000.0), 1, 2));
+        let mut rng = Stream::new(1, "pub/p/arrivals");
+        let mut expected = Vec::new();
+        let mut t = SimTime(1_000_000_000);
+        loop {
+            t = t.after(SimDuration::from_ns_f64(rng.exp1() * 1e6));
+            if t.0 >= 2_000_000_000 {
+                break;
+            }
+            expected.push(t);
+        }
+        assert!(expected.len() > 900, "{}", expected.len());
+        assert_eq!(times, expected);
+    }
+
     #[test]
     fn ramp_count_matches_average_rate_and_increases() {
         let times = all_times(publisher(

@@ -1120,3 +1120,47 @@ fn hot_fields_share_their_cache_lines() {
     // A delivery and its slot's generation and link: half a line, never across two.
     assert_eq!(size_of::<super::Delivery>(), 24);
 }
+
+/// A subscriber's service time drawn one call ahead (`Sub::service_next`) is the one
+/// drawing at the call's start gives: each call's span from DELIVERING to DELIVERED is the
+/// service stream's next draw, with and without call records.
+#[test]
+fn each_call_takes_the_service_streams_next_draw() {
+    let cfg = &configs(
+        r#"seed: 7, duration: "1s",
+        topics: ["q"],
+        subscribers: [(id: "s", topic: "q", service: Exp(mean: "1ms"))],
+        publishers: [(topic: "q", arrivals: Poisson(rate: 300.0))]"#,
+    )[0];
+    let spans = |events: &[Event]| -> Vec<u64> {
+        let mut started = std::collections::BTreeMap::new();
+        let mut spans = Vec::new();
+        for e in events {
+            match e.kind {
+                Kind::Delivering => {
+                    started.insert(e.message, e.t.0);
+                }
+                Kind::Delivered { .. } => spans.push(e.t.0 - started[&e.message]),
+                _ => {}
+            }
+        }
+        spans
+    };
+    let mut rng = crate::rng::Stream::new(7, "sub/s/service");
+    let direct = spans(&run(cfg));
+    let drawn: Vec<u64> = (0..direct.len())
+        .map(|_| {
+            crate::workload::sample(
+                &crate::config::Dist::Exp(crate::time::SimDuration::from_ms(1)),
+                &mut rng,
+            )
+            .0
+        })
+        .collect();
+    assert!(direct.len() > 200, "{}", direct.len());
+    assert_eq!(direct, drawn);
+    let mut sim = Sim::new(cfg, Log::default());
+    sim.broker.without_direct_attempts();
+    let with_records = spans(&sim.run().expect("run").1.0);
+    assert_eq!(with_records, drawn);
+}
