@@ -12,7 +12,11 @@
 //! (`reference_scaled`: one `BinaryHeap`, one ChaCha8 stream, the same topics,
 //! subscribers and rates), alternating with the simulator's runs, and the row shows its rate
 //! per delivery and the simulator's as a fraction of it: how far "flat" is the structure of
-//! any heap-driven loop, and how far the simulator's own records.
+//! any heap-driven loop, and how far the simulator's own records. It runs the loop a second
+//! time with the state the simulator's standards require of any implementation
+//! ([`Randomness::PerSource`]: a ChaCha8 stream per topic's arrivals and per subscriber's
+//! service times, and a cache line of counts per topic), so that the table also shows how
+//! flat a loop with that state can be, and how close the simulator comes to it.
 //!
 //! `cargo bench --bench scaling -- --scenario "10000 topics" > t.ron` writes a case's
 //! scenario instead, to run it as a whole command (`sim t.ron --stats`).
@@ -67,9 +71,9 @@ fn run_child(c: &Case) -> [f64; 5] {
     [f[0], f[1], f[2], f[3], f[4]]
 }
 
-/// One run of the reference loop in case `c`'s shape (not for drop-oldest: the reference has
-/// no bounded queue): deliveries and wall seconds.
-fn run_reference(c: &Case) -> Option<(f64, f64)> {
+/// One run of the reference loop in case `c`'s shape with `randomness` (not for drop-oldest:
+/// the reference has no bounded queue): deliveries and wall seconds.
+fn run_reference(c: &Case, randomness: Randomness) -> Option<(f64, f64)> {
     if c.drop_oldest_at.is_some() {
         return None;
     }
@@ -80,6 +84,7 @@ fn run_reference(c: &Case) -> Option<(f64, f64)> {
         c.rate_per_topic,
         c.publish_ms * 1_000_000,
         1,
+        randomness,
     );
     let secs = clock.secs();
     Some((messages as f64 * f64::from(c.subs_per_topic), secs))
@@ -174,7 +179,7 @@ fn main() {
         return;
     }
     println!(
-        "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>6}",
+        "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>7} {:>11} {:>8}",
         "case",
         "topics",
         "subs",
@@ -186,16 +191,20 @@ fn main() {
         "deliv/s",
         "peak RSS",
         "ref deliv/s",
-        "sim/ref"
+        "sim/ref",
+        "ref2 deliv/s",
+        "sim/ref2"
     );
     for c in &CASES {
         // The simulator and the reference alternate, so that both see the same minutes of a
         // shared machine.
         let mut runs = Vec::new();
         let mut reference = Vec::new();
+        let mut per_source = Vec::new();
         for _ in 0..RUNS {
             runs.push(run_child(c));
-            reference.extend(run_reference(c));
+            reference.extend(run_reference(c, Randomness::One));
+            per_source.extend(run_reference(c, Randomness::PerSource));
         }
         // Same scenario, same seed: the counts of every run must agree.
         assert!(
@@ -206,18 +215,10 @@ fn main() {
         let (messages, deliveries, dropped) = (runs[0][0], runs[0][1], runs[0][2]);
         let secs = median(runs.iter().map(|r| r[3]).collect());
         let rss = median(runs.iter().map(|r| r[4]).collect());
-        let (ref_rate, ratio) = match reference.first() {
-            Some(&(ref_deliveries, _)) => {
-                let rate = ref_deliveries / median(reference.iter().map(|r| r.1).collect());
-                (
-                    format!("{:.2}M", rate / 1e6),
-                    format!("{:.0}%", 100.0 * deliveries / secs / rate),
-                )
-            }
-            None => ("—".to_string(), "—".to_string()),
-        };
+        let (ref_rate, ratio) = versus(&reference, deliveries / secs);
+        let (ref2_rate, ratio2) = versus(&per_source, deliveries / secs);
         println!(
-            "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7.2} {:>7.2}M {:>8.2}M {:>5.0} MiB {:>11} {:>7}",
+            "{:<18} {:>6} {:>6} {:>10} {:>11} {:>10} {:>7.2} {:>7.2}M {:>8.2}M {:>5.0} MiB {:>11} {:>7} {:>12} {:>8}",
             c.name,
             c.topics,
             c.topics * c.subs_per_topic,
@@ -229,18 +230,111 @@ fn main() {
             deliveries / secs / 1e6,
             rss / 1024.0,
             ref_rate,
-            ratio
+            ratio,
+            ref2_rate,
+            ratio2
         );
     }
+}
+
+/// A reference loop's rate per delivery (the median of its runs, `(deliveries, seconds)`)
+/// and the simulator's `sim_rate` as a fraction of it; dashes where it did not run.
+fn versus(runs: &[(f64, f64)], sim_rate: f64) -> (String, String) {
+    match runs.first() {
+        Some(&(deliveries, _)) => {
+            let rate = deliveries / median(runs.iter().map(|r| r.1).collect());
+            (
+                format!("{:.2}M", rate / 1e6),
+                format!("{:.0}%", 100.0 * sim_rate / rate),
+            )
+        }
+        None => ("—".to_string(), "—".to_string()),
+    }
+}
+
+/// Where the reference loop's random draws come from, and what else it keeps per topic.
+#[derive(Clone, Copy, Debug)]
+pub enum Randomness {
+    /// One ChaCha8 stream for every draw and no counts: the reference loop.
+    One,
+    /// What the simulator's standards require of any implementation: a ChaCha8 stream per
+    /// source (each topic's arrivals, each subscriber's service times), so that adding a
+    /// topic moves no other's draws, and per-topic metrics (here one cache line of counts a
+    /// topic: publishes and deliveries).
+    PerSource,
+}
+
+/// The reference loop's random draws (see [`Randomness`]).
+struct Draws {
+    one: ChaCha8Rng,
+    /// Per topic (empty with one stream).
+    arrivals: Vec<ChaCha8Rng>,
+    /// Per subscriber (empty with one stream).
+    service: Vec<ChaCha8Rng>,
+}
+
+impl Draws {
+    fn new(randomness: Randomness, topics: u32, subs: u32, seed: u64) -> Draws {
+        let streams = |n: u32, base: u64| -> Vec<ChaCha8Rng> {
+            match randomness {
+                Randomness::One => Vec::new(),
+                Randomness::PerSource => (0..n)
+                    .map(|i| {
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                        rng.set_stream(base + u64::from(i));
+                        rng
+                    })
+                    .collect(),
+            }
+        };
+        Draws {
+            one: ChaCha8Rng::seed_from_u64(seed),
+            arrivals: streams(topics, 0),
+            service: streams(topics * subs, 1 << 32),
+        }
+    }
+
+    /// An Exp(1) draw for topic `t`'s next gap.
+    fn arrival(&mut self, t: u32) -> f64 {
+        match self.arrivals.get_mut(t as usize) {
+            Some(rng) => Exp1.sample(rng),
+            None => Exp1.sample(&mut self.one),
+        }
+    }
+
+    /// An Exp(1) draw for subscriber `s`'s next service time.
+    fn service(&mut self, s: u32) -> f64 {
+        match self.service.get_mut(s as usize) {
+            Some(rng) => Exp1.sample(rng),
+            None => Exp1.sample(&mut self.one),
+        }
+    }
+}
+
+/// A topic's counts in the reference loop with [`Randomness::PerSource`]: publishes and
+/// deliveries, in a cache line of its own as the simulator's are.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct TopicLine {
+    published: u64,
+    delivered: u64,
 }
 
 /// The reference loop in the shape of the scaling table's rows: `topics` topics with `subs`
 /// subscribers each (every publish is copied to each), Poisson publishes at `rate` per second
 /// per topic until `publish_ns`, Exp(1 ms) service, no failures, drain. As in
-/// `common::reference_w1`: one `BinaryHeap` of (time, seq, event) with integer nanosecond time, one
-/// ChaCha8 stream, and per subscriber only what the model needs (the publish instant of the
-/// copy in service, a queue of publish instants, a latency sum). Returns messages published.
-pub fn reference_scaled(topics: u32, subs: u32, rate: f64, publish_ns: u64, seed: u64) -> u64 {
+/// `common::reference_w1`: one `BinaryHeap` of (time, seq, event) with integer nanosecond
+/// time, and per subscriber only what the model needs (the publish instant of the copy in
+/// service, a queue of publish instants, a latency sum); its draws and counts as
+/// `randomness` says. Returns messages published.
+pub fn reference_scaled(
+    topics: u32,
+    subs: u32,
+    rate: f64,
+    publish_ns: u64,
+    seed: u64,
+    randomness: Randomness,
+) -> u64 {
     #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
     enum ScaledEv {
         Publish(u32),
@@ -262,7 +356,9 @@ pub fn reference_scaled(topics: u32, subs: u32, rate: f64, publish_ns: u64, seed
             self.seq += 1;
         }
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut draws = Draws::new(randomness, topics, subs, seed);
+    let counted = matches!(randomness, Randomness::PerSource);
+    let mut counts = vec![TopicLine::default(); if counted { topics as usize } else { 0 }];
     let mut q = Queue {
         heap: BinaryHeap::new(),
         seq: 0,
@@ -270,7 +366,7 @@ pub fn reference_scaled(topics: u32, subs: u32, rate: f64, publish_ns: u64, seed
     let mut servers: Vec<Server> = (0..topics * subs).map(|_| Server::default()).collect();
     let gap_ns = 1e9 / rate;
     for t in 0..topics {
-        let gap: f64 = Exp1.sample(&mut rng);
+        let gap = draws.arrival(t);
         q.push((gap * gap_ns) as u64, ScaledEv::Publish(t));
     }
     let mut published = 0u64;
@@ -278,17 +374,20 @@ pub fn reference_scaled(topics: u32, subs: u32, rate: f64, publish_ns: u64, seed
         match ev {
             ScaledEv::Publish(t) => {
                 published += 1;
+                if let Some(c) = counts.get_mut(t as usize) {
+                    c.published += 1;
+                }
                 for s in t * subs..(t + 1) * subs {
                     let server = &mut servers[s as usize];
                     if server.serving.is_none() {
                         server.serving = Some(now);
-                        let service: f64 = Exp1.sample(&mut rng);
+                        let service = draws.service(s);
                         q.push(now + (service * 1e6) as u64, ScaledEv::Done(s));
                     } else {
                         server.queue.push_back(now);
                     }
                 }
-                let gap: f64 = Exp1.sample(&mut rng);
+                let gap = draws.arrival(t);
                 let next = now + (gap * gap_ns) as u64;
                 if next < publish_ns {
                     q.push(next, ScaledEv::Publish(t));
@@ -298,14 +397,23 @@ pub fn reference_scaled(topics: u32, subs: u32, rate: f64, publish_ns: u64, seed
                 let server = &mut servers[s as usize];
                 let published_at = server.serving.take().expect("busy");
                 server.latency_sum += now - published_at;
+                if let Some(c) = counts.get_mut((s / subs) as usize) {
+                    c.delivered += 1;
+                }
                 if let Some(next) = server.queue.pop_front() {
                     server.serving = Some(next);
-                    let service: f64 = Exp1.sample(&mut rng);
+                    let service = draws.service(s);
                     q.push(now + (service * 1e6) as u64, ScaledEv::Done(s));
                 }
             }
         }
     }
     black_box(servers.iter().map(|s| s.latency_sum).sum::<u64>());
+    black_box(
+        counts
+            .iter()
+            .map(|c| c.published + c.delivered)
+            .sum::<u64>(),
+    );
     published
 }
